@@ -1,0 +1,25 @@
+package sniff
+
+import "time"
+
+// Source is a stream of captured frames: a live interface (Live) or a capture
+// file (package pcapsrc). A Source is read by one goroutine; Stats and Close
+// may be called from any goroutine.
+type Source interface {
+	// ReadFrame returns the next frame; data is valid until the next call.
+	// io.EOF ends a file.
+	ReadFrame() (data []byte, ts time.Time, link LinkType, err error)
+	// Stats returns cumulative counters.
+	Stats() Stats
+	// Close releases the source and unblocks a pending ReadFrame.
+	Close() error
+}
+
+// Stats holds cumulative capture counters. A Source fills what it knows and
+// leaves the rest zero (files have no kernel drops).
+type Stats struct {
+	Frames        uint64 // frames returned by ReadFrame
+	Bytes         uint64 // bytes of those frames as captured
+	KernelDrops   uint64 // frames the kernel dropped because the socket buffer was full
+	KernelFreezes uint64 // times the kernel froze the receive queue (TPACKET_V3 only)
+}
