@@ -1,0 +1,164 @@
+package render
+
+import "unicode/utf8"
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONBytes appends s as a JSON string, quotes included. Invalid
+// UTF-8 becomes U+FFFD so the output is always valid JSON; U+2028 and
+// U+2029 are escaped because some JavaScript parsers treat them as line
+// ends, which would split an NDJSON line.
+func appendJSONBytes(dst, s []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendJSONEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u202`...)
+			dst = append(dst, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendJSONString is appendJSONBytes for a string.
+func appendJSONString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendJSONEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		if r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\u202`...)
+			dst = append(dst, hexDigits[r&0xf])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+func appendJSONEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"', '\\':
+		return append(dst, '\\', c)
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// appendTextBytes appends s for a terminal: printable UTF-8 as is, and
+// control bytes, backslashes, spaces and invalid UTF-8 as Go-style escapes,
+// so a path can neither break the one-line format nor send escape sequences
+// to the reader's terminal.
+func appendTextBytes(dst, s []byte) []byte {
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c > 0x20 && c < 0x7f && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch c {
+			case '\\':
+				dst = append(dst, '\\', '\\')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			default:
+				dst = append(dst, '\\', 'x', hexDigits[c>>4], hexDigits[c&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRune(s[i:])
+		// C1 controls (U+0080..U+009F) act as escape introducers on some
+		// terminals; escape them with the invalid bytes.
+		if (r == utf8.RuneError && size == 1) || (r >= 0x80 && r < 0xa0) || r == '\u2028' || r == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			for _, b := range s[i : i+size] {
+				dst = append(dst, '\\', 'x', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(dst, s[start:]...)
+}
+
+// appendTextString is appendTextBytes for a string (ops, states): ranging
+// over a string decodes runes without converting it to a byte slice.
+func appendTextString(dst []byte, s string) []byte {
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && (len(s)-i < 3 || s[i:i+3] != "\uFFFD"):
+			dst = append(dst, '\\', 'x', hexDigits[s[i]>>4], hexDigits[s[i]&0xf])
+		case r <= 0x20 || r == 0x7f || r == '\\' || r >= 0x80 && r < 0xa0 || r == '\u2028' || r == '\u2029':
+			var b [utf8.UTFMax]byte
+			dst = appendTextBytes(dst, b[:utf8.EncodeRune(b[:], r)])
+		default:
+			dst = utf8.AppendRune(dst, r)
+		}
+	}
+	return dst
+}

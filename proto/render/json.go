@@ -1,0 +1,255 @@
+package render
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/zktap/zktap/proto"
+)
+
+// Options tunes rendering. The zero value is ready to use.
+type Options struct {
+	// ShowText includes the reply text of four-letter words. It is server
+	// status, not a secret, but long and multi-line, so it is opt-in.
+	ShowText bool
+	// Location is the time zone of AppendText's clock; nil means UTC.
+	// JSON times are always UTC.
+	Location *time.Location
+}
+
+// timeLayout is RFC 3339 with a fixed nine-digit fraction, so lines align
+// and sort as text.
+const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
+
+// AppendJSON appends m to dst as one JSON object followed by a newline
+// (NDJSON) and returns the extended slice. It does not allocate when dst has
+// room. Fields that do not apply to m are omitted; see the package doc for
+// the key names. m is only read, and nothing of it is retained.
+func AppendJSON(dst []byte, m *proto.Message, opts Options) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = m.Time.UTC().AppendFormat(dst, timeLayout)
+	dst = append(dst, `","proto":"`...)
+	dst = append(dst, m.Proto.String()...)
+	dst = append(dst, `","kind":"`...)
+	dst = append(dst, m.Kind.String()...)
+	dst = append(dst, '"')
+	if m.Op != "" {
+		dst = append(dst, `,"op":`...)
+		dst = appendJSONString(dst, m.Op)
+	}
+	dst = append(dst, `,"src":"`...)
+	dst = m.Src.AppendTo(dst)
+	dst = append(dst, `","dst":"`...)
+	dst = m.Dst.AppendTo(dst)
+	dst = append(dst, '"')
+	if m.HasSession {
+		dst = append(dst, `,"session":"0x`...)
+		dst = strconv.AppendUint(dst, uint64(m.Session), 16)
+		dst = append(dst, '"')
+	}
+	if m.HasXid {
+		dst = appendJSONInt(dst, `,"xid":`, int64(m.Xid))
+	}
+	if m.HasZxid {
+		dst = appendJSONInt(dst, `,"zxid":`, m.Zxid)
+	}
+	if m.Proto == proto.ZK && m.Kind == proto.Reply {
+		dst = appendJSONInt(dst, `,"err":`, int64(m.Err))
+		if name := ErrName(m.Err); name != "" {
+			dst = append(dst, `,"err_name":"`...)
+			dst = append(dst, name...)
+			dst = append(dst, '"')
+		}
+	}
+	if m.Path != nil {
+		dst = append(dst, `,"path":`...)
+		dst = appendJSONBytes(dst, m.Path)
+	}
+	if m.Paired {
+		dst = append(dst, `,"latency":`...)
+		dst = appendSeconds(dst, m.Latency)
+	}
+	dst = appendJSONInt(dst, `,"size":`, int64(m.Size))
+	switch m.Proto {
+	case proto.ZK:
+		dst = appendZKJSON(dst, m)
+	case proto.ZAB:
+		dst = appendZABJSON(dst, &m.ZAB)
+	case proto.FLE:
+		dst = appendFLEJSON(dst, &m.FLE)
+	case proto.FourLetter:
+		if opts.ShowText && m.Text != nil {
+			dst = append(dst, `,"text":`...)
+			dst = appendJSONBytes(dst, m.Text)
+		}
+	}
+	return append(dst, '}', '\n')
+}
+
+func appendZKJSON(dst []byte, m *proto.Message) []byte {
+	z := &m.ZK
+	if z.TLS {
+		dst = append(dst, `,"tls":true`...)
+	}
+	if z.Watch {
+		dst = append(dst, `,"watch":true`...)
+	}
+	if z.DataLen > 0 || z.DataLen == 0 && hasData(m.Op, m.Kind) {
+		dst = appendJSONInt(dst, `,"data_len":`, int64(z.DataLen))
+	}
+	if z.Children > 0 || z.Children == 0 && m.Kind == proto.Reply && hasChildren(m.Op) {
+		dst = appendJSONInt(dst, `,"children":`, int64(z.Children))
+	}
+	if m.Op == "connect" {
+		dst = appendJSONInt(dst, `,"timeout":`, int64(z.Timeout))
+		if z.ReadOnly {
+			dst = append(dst, `,"read_only":true`...)
+		}
+		if z.Reconnect {
+			dst = append(dst, `,"reconnect":true`...)
+		}
+	}
+	if m.Kind == proto.Event {
+		dst = appendJSONInt(dst, `,"event_type":`, int64(z.EventType))
+		if name := EventName(z.EventType); name != "" {
+			dst = append(dst, `,"event_name":"`...)
+			dst = append(dst, name...)
+			dst = append(dst, '"')
+		}
+	}
+	if m.Op == "addWatch" && m.Kind == proto.Request {
+		dst = appendJSONInt(dst, `,"add_watch_mode":`, int64(z.AddWatch))
+	}
+	if z.CreateMode != 0 {
+		dst = appendJSONInt(dst, `,"create_mode":`, int64(z.CreateMode))
+	}
+	if z.AuthScheme != nil {
+		dst = append(dst, `,"auth_scheme":`...)
+		dst = appendJSONBytes(dst, z.AuthScheme)
+	}
+	if z.AuthUser != nil {
+		dst = append(dst, `,"auth_user":`...)
+		dst = appendJSONBytes(dst, z.AuthUser)
+	}
+	if z.Watches != 0 {
+		dst = appendJSONInt(dst, `,"watches":`, int64(z.Watches))
+	}
+	if len(z.Sub) > 0 {
+		dst = append(dst, `,"sub":[`...)
+		for i := range z.Sub {
+			s := &z.Sub[i]
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, `{"op":`...)
+			dst = appendJSONString(dst, s.Op)
+			if s.Path != nil {
+				dst = append(dst, `,"path":`...)
+				dst = appendJSONBytes(dst, s.Path)
+			}
+			if m.Kind == proto.Reply {
+				dst = appendJSONInt(dst, `,"err":`, int64(s.Err))
+			}
+			dst = append(dst, '}')
+		}
+		dst = append(dst, ']')
+	}
+	return dst
+}
+
+// hasData tells the messages whose zero data length is worth printing (an
+// empty znode) from those that carry no data at all.
+func hasData(op string, k proto.Kind) bool {
+	switch op {
+	case "getData":
+		return k == proto.Reply
+	case "setData", "create", "create2", "createContainer", "createTTL":
+		return k == proto.Request
+	}
+	return false
+}
+
+// hasChildren tells the ops whose zero child count is worth printing.
+func hasChildren(op string) bool {
+	switch op {
+	case "getChildren", "getChildren2", "getAllChildrenNumber":
+		return true
+	}
+	return false
+}
+
+func appendZABJSON(dst []byte, z *proto.ZABInfo) []byte {
+	if z.Type != 0 {
+		dst = appendJSONInt(dst, `,"type":`, int64(z.Type))
+	}
+	if z.Sid != 0 {
+		dst = appendJSONInt(dst, `,"sid":`, z.Sid)
+	}
+	if z.TxnOp != "" {
+		dst = append(dst, `,"txn_op":`...)
+		dst = appendJSONString(dst, z.TxnOp)
+	}
+	if z.TxnType != 0 {
+		dst = appendJSONInt(dst, `,"txn_type":`, int64(z.TxnType))
+	}
+	if z.CXid != 0 {
+		dst = appendJSONInt(dst, `,"cxid":`, int64(z.CXid))
+	}
+	if z.DataLen > 0 {
+		dst = appendJSONInt(dst, `,"data_len":`, int64(z.DataLen))
+	}
+	if z.SnapSize != 0 {
+		dst = appendJSONInt(dst, `,"snap_size":`, z.SnapSize)
+	}
+	return dst
+}
+
+func appendFLEJSON(dst []byte, f *proto.FLEInfo) []byte {
+	if f.Sid != 0 {
+		dst = appendJSONInt(dst, `,"sid":`, f.Sid)
+	}
+	if f.Addr != nil {
+		dst = append(dst, `,"addr":`...)
+		dst = appendJSONBytes(dst, f.Addr)
+	}
+	if f.State != "" {
+		dst = append(dst, `,"state":`...)
+		dst = appendJSONString(dst, f.State)
+		dst = appendJSONInt(dst, `,"leader":`, f.Leader)
+		dst = appendJSONInt(dst, `,"election_epoch":`, f.ElectionEpoch)
+		dst = appendJSONInt(dst, `,"peer_epoch":`, f.PeerEpoch)
+		dst = appendJSONInt(dst, `,"version":`, int64(f.Version))
+	}
+	return dst
+}
+
+func appendJSONInt(dst []byte, key string, v int64) []byte {
+	dst = append(dst, key...)
+	return strconv.AppendInt(dst, v, 10)
+}
+
+// appendSeconds writes d as decimal seconds, exactly (no float rounding),
+// trailing zeros trimmed: 1.5ms is 0.0015.
+func appendSeconds(dst []byte, d time.Duration) []byte {
+	u := uint64(d)
+	if d < 0 {
+		dst = append(dst, '-')
+		u = -u
+	}
+	dst = strconv.AppendUint(dst, u/1e9, 10)
+	frac := u % 1e9
+	if frac == 0 {
+		return dst
+	}
+	var buf [10]byte
+	buf[0] = '.'
+	for i := 9; i >= 1; i-- {
+		buf[i] = byte('0' + frac%10)
+		frac /= 10
+	}
+	n := 10
+	for buf[n-1] == '0' {
+		n--
+	}
+	return append(dst, buf[:n]...)
+}
