@@ -1,0 +1,445 @@
+package stats
+
+import (
+	"net/netip"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/zktap/zktap/proto"
+)
+
+// opPath keys a counter by op name (a static string, see proto.Message.Op)
+// and path id.
+type opPath struct {
+	op   string
+	path uint32
+}
+
+type opCode struct {
+	op   string
+	code int32
+}
+
+type evPath struct {
+	ev   int32
+	path uint32
+}
+
+// traffic counts frames and their bytes.
+type traffic struct {
+	n, bytes uint64
+}
+
+// hist is a fixed-bucket histogram; counts has len(bounds)+1 slots, the
+// last one for +Inf.
+type hist struct {
+	counts []uint64
+	count  uint64
+	sum    float64
+}
+
+func (h *hist) observe(bounds []float64, v float64) {
+	if h.counts == nil {
+		h.counts = make([]uint64, len(bounds)+1)
+	}
+	h.counts[sort.SearchFloat64s(bounds, v)]++
+	h.count++
+	h.sum += v
+}
+
+func (h *hist) add(o *hist) {
+	if o.counts == nil {
+		return
+	}
+	if h.counts == nil {
+		h.counts = make([]uint64, len(o.counts))
+	}
+	for i, c := range o.counts {
+		h.counts[i] += c
+	}
+	h.count += o.count
+	h.sum += o.sum
+}
+
+// cand is a top-N candidate's cumulative counts on one shard.
+type cand struct {
+	req      traffic
+	answered uint64
+	latSum   float64
+	ops      map[string]traffic // per request op, for the JSON endpoints
+}
+
+func (c *cand) request(op string, size uint64) {
+	c.req.n++
+	c.req.bytes += size
+	if c.ops == nil {
+		c.ops = make(map[string]traffic, 4)
+	}
+	t, ok := c.ops[op]
+	if !ok && len(c.ops) >= maxOps {
+		return
+	}
+	t.n++
+	t.bytes += size
+	c.ops[op] = t
+}
+
+// Shard is the part of Stats one pipeline worker writes. Its methods are
+// safe for concurrent use, but the design assumes one writer.
+type Shard struct {
+	st *Stats
+	mu sync.Mutex
+
+	scratch []byte
+	paths   map[string]uint32 // normalised path -> admitted id (cache of st.paths)
+	folded  uint64            // observations whose path went to Overflow
+
+	req, rep   map[opPath]traffic
+	errs       map[opCode]uint64
+	lat        map[string]*hist
+	latPath    map[opPath]*hist
+	multi      map[opPath]uint64
+	watchSet   map[opPath]uint64
+	watchFired map[evPath]uint64
+
+	connects, reconnects                 uint64
+	established, rejected, closeSessions uint64
+	authOK, authFailed                   uint64
+	tls                                  uint64
+
+	fourLW map[string]uint64
+	zab    map[string]uint64
+	zabAck hist
+	zabCom hist
+	fle    map[string]uint64
+
+	conns        map[netip.AddrPort]string // client endpoint -> auth identity
+	connsEvicted uint64
+
+	clients     map[netip.Addr]*cand
+	auths       map[string]*cand
+	clientTotal cand // every client-protocol request and answered reply
+	clientsUntr uint64
+	authsUntr   uint64
+	candsPerTop int
+}
+
+func newShard(st *Stats) *Shard {
+	return &Shard{
+		st:          st,
+		scratch:     make([]byte, 0, maxPathLen+16),
+		paths:       make(map[string]uint32),
+		req:         make(map[opPath]traffic),
+		rep:         make(map[opPath]traffic),
+		errs:        make(map[opCode]uint64),
+		lat:         make(map[string]*hist),
+		latPath:     make(map[opPath]*hist),
+		multi:       make(map[opPath]uint64),
+		watchSet:    make(map[opPath]uint64),
+		watchFired:  make(map[evPath]uint64),
+		fourLW:      make(map[string]uint64),
+		zab:         make(map[string]uint64),
+		fle:         make(map[string]uint64),
+		conns:       make(map[netip.AddrPort]string),
+		clients:     make(map[netip.Addr]*cand),
+		auths:       make(map[string]*cand),
+		candsPerTop: candidateCap(st.cfg.TopClients, st.cfg.TopAuths),
+	}
+}
+
+// candidateCap is how many candidates a shard tracks per top-N table:
+// generous enough that a heavy hitter arriving between two collections is
+// still seen, small enough to bound memory.
+func candidateCap(a, b int) int {
+	n := max(a, b) * 8
+	return max(n, 256)
+}
+
+// Observe records m. m is valid only during the call and is not retained;
+// strings kept for new keys are copied.
+func (s *Shard) Observe(m *proto.Message) {
+	s.mu.Lock()
+	switch m.Proto {
+	case proto.ZK:
+		s.observeZK(m)
+	case proto.FourLetter:
+		if m.Kind == proto.Request {
+			s.countName(s.fourLW, m.Op)
+		}
+	case proto.ZAB:
+		s.countName(s.zab, m.Op)
+		if m.Paired && m.Latency > 0 {
+			switch m.Op {
+			case "ack":
+				s.zabAck.observe(s.st.cfg.Buckets, m.Latency.Seconds())
+			case "commit":
+				s.zabCom.observe(s.st.cfg.Buckets, m.Latency.Seconds())
+			}
+		}
+	case proto.FLE:
+		if m.Op == "notification" {
+			s.countName(s.fle, m.FLE.State)
+		}
+	}
+	s.mu.Unlock()
+	if m.Proto == proto.FLE && m.Op == "notification" {
+		s.st.observeElection(m)
+	}
+}
+
+// countName adds one under a static name, bounded by maxOps.
+func (s *Shard) countName(mp map[string]uint64, name string) {
+	if _, ok := mp[name]; !ok && len(mp) >= maxOps {
+		name = Overflow
+	}
+	mp[name]++
+}
+
+// pathID normalises p and returns its id, admitting it to the global table
+// if the cap allows. Known paths cost one map lookup in the shard's cache.
+func (s *Shard) pathID(p []byte) uint32 {
+	if len(p) == 0 {
+		return pathNone
+	}
+	s.scratch = normalizePath(s.scratch[:0], p, s.st.cfg.AggregationDepth)
+	if id, ok := s.paths[string(s.scratch)]; ok {
+		return id
+	}
+	id, ok := s.st.paths.lookup(s.scratch)
+	if !ok {
+		// Not cached: the cache holds admitted paths only, so it stays
+		// within MaxPaths however many distinct paths arrive.
+		s.folded++
+		return pathOther
+	}
+	s.paths[string(s.scratch)] = id
+	return id
+}
+
+func (s *Shard) observeZK(m *proto.Message) {
+	if m.ZK.TLS {
+		s.tls++
+		return
+	}
+	client := clientOf(m)
+	switch m.Kind {
+	case proto.Request:
+		if m.Op == "connect" {
+			s.connects++
+			if m.ZK.Reconnect {
+				s.reconnects++
+			}
+			// A new TCP connection from this endpoint starts unauthenticated.
+			delete(s.conns, client)
+			return
+		}
+		p := s.pathID(m.Path)
+		k := opPath{op: m.Op, path: p}
+		t, ok := s.req[k]
+		if !ok && len(s.req) >= maxOps*(s.st.cfg.MaxPaths+2) {
+			k.op = Overflow
+			t = s.req[k]
+		}
+		t.n++
+		t.bytes += uint64(max(m.Size, 0))
+		s.req[k] = t
+
+		switch m.Op {
+		case "auth", "sasl":
+			if len(m.ZK.AuthScheme) > 0 {
+				s.setIdentity(client, m.ZK.AuthScheme, m.ZK.AuthUser)
+			}
+		case "closeSession":
+			s.closeSessions++
+		case "setWatches", "setWatches2":
+			if m.ZK.Watches > 0 {
+				s.watchSet[opPath{op: m.Op, path: pathNone}] += uint64(m.ZK.Watches)
+			}
+		case "multi", "multiRead":
+			for i := range m.ZK.Sub {
+				sub := &m.ZK.Sub[i]
+				s.multi[opPath{op: sub.Op, path: s.pathID(sub.Path)}]++
+			}
+		}
+		if m.ZK.Watch {
+			s.watchSet[k]++
+		}
+		s.topRequest(client, m.Op, uint64(max(m.Size, 0)))
+
+	case proto.Reply:
+		if m.Op == "connect" {
+			if m.Err == 0 && m.ZK.Timeout > 0 {
+				s.established++
+			} else {
+				s.rejected++
+			}
+			return
+		}
+		p := s.pathID(m.Path)
+		k := opPath{op: m.Op, path: p}
+		t, ok := s.rep[k]
+		if !ok && len(s.rep) >= maxOps*(s.st.cfg.MaxPaths+2) {
+			k.op = Overflow
+			t = s.rep[k]
+		}
+		t.n++
+		t.bytes += uint64(max(m.Size, 0))
+		s.rep[k] = t
+		if m.Err != 0 {
+			s.errs[opCode{op: m.Op, code: m.Err}]++
+		}
+		switch m.Op {
+		case "auth", "sasl":
+			if m.Err == 0 {
+				s.authOK++
+			} else {
+				s.authFailed++
+			}
+		}
+		if m.Paired {
+			sec := m.Latency.Seconds()
+			h := s.lat[m.Op]
+			if h == nil {
+				h = &hist{}
+				s.lat[m.Op] = h
+			}
+			h.observe(s.st.cfg.Buckets, sec)
+			if s.st.cfg.PathLatency {
+				h := s.latPath[k]
+				if h == nil {
+					h = &hist{}
+					s.latPath[k] = h
+				}
+				h.observe(s.st.cfg.Buckets, sec)
+			}
+			s.topReply(client, sec)
+		}
+
+	case proto.Event:
+		if m.Op == "notification" {
+			s.watchFired[evPath{ev: m.ZK.EventType, path: s.pathID(m.Path)}]++
+		}
+	}
+}
+
+// setIdentity links a connection to the identity it authenticated as. The
+// scheme and user are copied; only the user half of digest credentials ever
+// reaches a Message.
+func (s *Shard) setIdentity(c netip.AddrPort, scheme, user []byte) {
+	cur, ok := s.conns[c]
+	if ok && identityEquals(cur, scheme, user) {
+		return
+	}
+	if !ok && len(s.conns) >= max(s.st.cfg.MaxConns/len(s.st.shards), 1) {
+		// Bounded: forget an arbitrary connection. Its later traffic
+		// counts as noauth, which is what zktraffic reports for a
+		// connection whose auth it never saw.
+		for k := range s.conns {
+			delete(s.conns, k)
+			s.connsEvicted++
+			break
+		}
+	}
+	var b strings.Builder
+	b.Grow(len(scheme) + 1 + len(user))
+	b.Write(scheme)
+	if len(user) > 0 {
+		b.WriteByte(':')
+		b.Write(user)
+	}
+	s.conns[c] = b.String()
+}
+
+func identityEquals(id string, scheme, user []byte) bool {
+	if len(user) == 0 {
+		return id == string(scheme)
+	}
+	return len(id) == len(scheme)+1+len(user) && id[:len(scheme)] == string(scheme) &&
+		id[len(scheme)] == ':' && id[len(scheme)+1:] == string(user)
+}
+
+func (s *Shard) identity(c netip.AddrPort) string {
+	if id, ok := s.conns[c]; ok {
+		return id
+	}
+	return NoAuth
+}
+
+func (s *Shard) topRequest(c netip.AddrPort, op string, size uint64) {
+	s.clientTotal.req.n++
+	s.clientTotal.req.bytes += size
+	addr := c.Addr().Unmap()
+	if k := s.clientCand(addr); k != nil {
+		k.request(op, size)
+	} else {
+		s.clientsUntr++
+	}
+	if k := s.authCand(s.identity(c)); k != nil {
+		k.request(op, size)
+	} else {
+		s.authsUntr++
+	}
+}
+
+func (s *Shard) topReply(c netip.AddrPort, sec float64) {
+	s.clientTotal.answered++
+	s.clientTotal.latSum += sec
+	if k := s.clients[c.Addr().Unmap()]; k != nil {
+		k.answered++
+		k.latSum += sec
+	}
+	if k := s.auths[s.identity(c)]; k != nil {
+		k.answered++
+		k.latSum += sec
+	}
+}
+
+func (s *Shard) clientCand(a netip.Addr) *cand {
+	if k := s.clients[a]; k != nil {
+		return k
+	}
+	if len(s.clients) >= s.candsPerTop {
+		return nil
+	}
+	k := &cand{}
+	s.clients[a] = k
+	return k
+}
+
+func (s *Shard) authCand(id string) *cand {
+	if k := s.auths[id]; k != nil {
+		return k
+	}
+	if len(s.auths) >= s.candsPerTop {
+		return nil
+	}
+	k := &cand{}
+	s.auths[id] = k // id is already an owned copy (or the NoAuth constant)
+	return k
+}
+
+// observeElection runs the election state machine. FLE traffic is a few
+// messages per election, so one mutex across shards costs nothing.
+func (s *Stats) observeElection(m *proto.Message) {
+	s.fleMu.Lock()
+	defer s.fleMu.Unlock()
+	e := &s.fle
+	switch m.FLE.State {
+	case "looking":
+		if !e.running {
+			e.running = true
+			e.began = m.Time
+		}
+	case "following", "leading":
+		if e.running {
+			e.running = false
+			e.count++
+			e.leader = m.FLE.Leader
+			e.epoch = m.FLE.ElectionEpoch
+			if d := m.Time.Sub(e.began); d >= 0 {
+				e.duration.observe(s.cfg.Buckets, d.Seconds())
+			}
+		}
+	}
+}

@@ -1,0 +1,338 @@
+package stats
+
+import (
+	"fmt"
+	"net/netip"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/zktap/zktap/proto"
+)
+
+var (
+	t0     = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	server = netip.MustParseAddrPort("10.0.0.1:2181")
+)
+
+func fixedNow() time.Time { return t0 }
+
+func req(client, op, path string, size int) *proto.Message {
+	m := &proto.Message{Time: t0, Proto: proto.ZK, Kind: proto.Request, Op: op,
+		Src: netip.MustParseAddrPort(client), Dst: server, Size: size, Path: []byte(path)}
+	m.ZK.DataLen, m.ZK.Children = -1, -1
+	return m
+}
+
+func rep(client, op, path string, size int, err int32, lat time.Duration) *proto.Message {
+	m := &proto.Message{Time: t0, Proto: proto.ZK, Kind: proto.Reply, Op: op,
+		Src: server, Dst: netip.MustParseAddrPort(client), Size: size, Path: []byte(path),
+		Err: err, Latency: lat, Paired: true}
+	m.ZK.DataLen, m.ZK.Children = -1, -1
+	return m
+}
+
+func TestNormalizePath(t *testing.T) {
+	tests := []struct {
+		name  string
+		in    string
+		depth int
+		want  string
+	}{
+		{"empty", "", 0, ""},
+		{"root", "/", 0, "/"},
+		{"plain", "/a/b/c", 0, "/a/b/c"},
+		{"depth", "/a/b/c", 2, "/a/b"},
+		{"depth beyond", "/a", 3, "/a"},
+		{"sequential", "/locks/lock-0000000042", 0, "/locks/lock-#"},
+		{"numeric", "/brokers/ids/1001/state", 0, "/brokers/ids/#/state"},
+		{"uuid", "/jobs/123e4567-e89b-12d3-a456-426614174000/x", 0, "/jobs/#/x"},
+		{"not uuid", "/jobs/123e4567-e89b-12d3-a456-42661417400z", 0, "/jobs/123e4567-e89b-12d3-a456-42661417400z"},
+		{"ten digits alone", "/seq/0000000001", 0, "/seq/#"},
+		{"short digit suffix kept", "/host-12", 0, "/host-12"},
+		{"double and trailing slash", "//a//b/", 0, "/a/b"},
+		{"relative", "a/b", 0, "?"},
+		{"long", "/" + strings.Repeat("x", 300), 0, "/"},
+		{"long second segment cut", "/a/" + strings.Repeat("y", 300), 0, "/a"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := string(normalizePath(nil, []byte(tt.in), tt.depth))
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("normalizePath(%q, %d) (-want +got):\n%s", tt.in, tt.depth, diff)
+			}
+		})
+	}
+}
+
+func TestObserveCounts(t *testing.T) {
+	s := New(Config{Shards: 2}, fixedNow)
+	c := "10.1.1.1:5000"
+	s.Observe(req(c, "exists", "/a", 20))
+	s.Observe(rep(c, "exists", "/a", 36, 0, 300*time.Microsecond))
+	s.Observe(req(c, "getData", "/locks/lock-0000000001", 40))
+	s.Observe(req(c, "getData", "/locks/lock-0000000002", 40))
+	s.Observe(rep(c, "getData", "/locks/lock-0000000001", 50, -101, 2*time.Millisecond))
+	s.Observe(req(c, "ping", "", 12))
+	w := req(c, "getChildren", "/w", 20)
+	w.ZK.Watch = true
+	s.Observe(w)
+	ev := rep(c, "notification", "/w", 30, 0, 0)
+	ev.Kind, ev.Paired = proto.Event, false
+	ev.ZK.EventType = 4
+	s.Observe(ev)
+	conn := req(c, "connect", "", 48)
+	s.Observe(conn)
+	cr := rep(c, "connect", "", 40, 0, 0)
+	cr.ZK.Timeout = 30000
+	s.Observe(cr)
+	cr2 := rep(c, "connect", "", 40, -112, 0)
+	s.Observe(cr2)
+
+	snap := s.Snapshot()
+	wantReq := []OpPath{
+		{Op: "exists", Path: "/a", Traffic: Traffic{1, 20}},
+		{Op: "getChildren", Path: "/w", Traffic: Traffic{1, 20}},
+		{Op: "getData", Path: "/locks/lock-#", Traffic: Traffic{2, 80}},
+		{Op: "ping", Path: "", Traffic: Traffic{1, 12}},
+	}
+	if diff := cmp.Diff(wantReq, snap.Requests); diff != "" {
+		t.Errorf("Requests (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]OpError{{Op: "getData", Code: -101, Count: 1}}, snap.Errors); diff != "" {
+		t.Errorf("Errors (-want +got):\n%s", diff)
+	}
+	var lat []string
+	for _, h := range snap.Latency {
+		lat = append(lat, fmt.Sprintf("%s n=%d", h.Op, h.Count))
+	}
+	if diff := cmp.Diff([]string{"exists n=1", "getData n=1"}, lat); diff != "" {
+		t.Errorf("Latency (-want +got):\n%s", diff)
+	}
+	// 300µs lands in the (250µs, 500µs] bucket.
+	if got := snap.Latency[0].Counts[3]; got != 1 {
+		t.Errorf("exists bucket le=0.0005 = %d, want 1 (counts %v)", got, snap.Latency[0].Counts)
+	}
+	if diff := cmp.Diff([]OpPath{{Op: "getChildren", Path: "/w", Traffic: Traffic{Count: 1}}}, snap.WatchesSet); diff != "" {
+		t.Errorf("WatchesSet (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]WatchEvent{{Type: "NodeChildrenChanged", Path: "/w", Count: 1}}, snap.WatchesFired); diff != "" {
+		t.Errorf("WatchesFired (-want +got):\n%s", diff)
+	}
+	gotConn := [4]uint64{snap.Connects, snap.Established, snap.Rejected, snap.TotalRequests.Count}
+	if diff := cmp.Diff([4]uint64{1, 1, 1, 5}, gotConn); diff != "" {
+		t.Errorf("connects, established, rejected, total requests (-want +got):\n%s", diff)
+	}
+}
+
+func TestPathCap(t *testing.T) {
+	s := New(Config{MaxPaths: 3}, fixedNow)
+	for _, p := range []string{"/a", "/b", "/c", "/d", "/e", "/a"} {
+		s.Observe(req("10.1.1.1:1", "exists", p, 10))
+	}
+	snap := s.Snapshot()
+	want := []OpPath{
+		{Op: "exists", Path: "/a", Traffic: Traffic{2, 20}},
+		{Op: "exists", Path: "/b", Traffic: Traffic{1, 10}},
+		{Op: "exists", Path: "/c", Traffic: Traffic{1, 10}},
+		{Op: "exists", Path: Overflow, Traffic: Traffic{2, 20}},
+	}
+	if diff := cmp.Diff(want, snap.Requests); diff != "" {
+		t.Errorf("Requests (-want +got):\n%s", diff)
+	}
+	if snap.PathsFolded != 2 || snap.PathsTracked != 3 {
+		t.Errorf("PathsFolded, PathsTracked = %d, %d, want 2, 3", snap.PathsFolded, snap.PathsTracked)
+	}
+}
+
+func TestTopNMonotonic(t *testing.T) {
+	s := New(Config{TopClients: 2}, fixedNow)
+	send := func(ip string, n int) {
+		for range n {
+			s.Observe(req(ip+":1000", "exists", "/x", 10))
+		}
+	}
+	keys := func(tops []Top) map[string]uint64 {
+		m := map[string]uint64{}
+		for _, t := range tops {
+			m[t.Key] = t.Requests.Count
+		}
+		return m
+	}
+	send("10.0.0.1", 5)
+	send("10.0.0.2", 3)
+	send("10.0.0.3", 1)
+	got := keys(s.Snapshot().Clients)
+	if diff := cmp.Diff(map[string]uint64{"10.0.0.1": 5, "10.0.0.2": 3, Overflow: 1}, got); diff != "" {
+		t.Errorf("first election (-want +got):\n%s", diff)
+	}
+	send("10.0.0.1", 1)
+	send("10.0.0.3", 10) // overtakes 10.0.0.2
+	got = keys(s.Snapshot().Clients)
+	// 10.0.0.3 is elected with its count so far as baseline, because
+	// those requests were already exported in "other"; 10.0.0.2 leaves and
+	// its requests return to "other", which only grows.
+	if diff := cmp.Diff(map[string]uint64{"10.0.0.1": 6, "10.0.0.3": 0, Overflow: 14}, got); diff != "" {
+		t.Errorf("second election (-want +got):\n%s", diff)
+	}
+	send("10.0.0.3", 2)
+	got = keys(s.Snapshot().Clients)
+	if diff := cmp.Diff(map[string]uint64{"10.0.0.1": 6, "10.0.0.3": 2, Overflow: 14}, got); diff != "" {
+		t.Errorf("third election (-want +got):\n%s", diff)
+	}
+}
+
+func TestAuthIdentity(t *testing.T) {
+	s := New(Config{}, fixedNow)
+	c := "10.1.1.1:5000"
+	a := req(c, "auth", "", 40)
+	a.ZK.AuthScheme, a.ZK.AuthUser = []byte("digest"), []byte("user")
+	s.Observe(a)
+	s.Observe(req(c, "exists", "/a", 20))
+	s.Observe(req("10.1.1.2:5000", "exists", "/a", 20))
+	snap := s.Snapshot()
+	got := map[string]uint64{}
+	for _, t := range snap.Auths {
+		got[t.Key] = t.Cumulative.Count
+	}
+	if diff := cmp.Diff(map[string]uint64{"digest:user": 2, NoAuth: 1, Overflow: 0}, got); diff != "" {
+		t.Errorf("Auths (-want +got):\n%s", diff)
+	}
+	want := []ConnIdentity{{Client: netip.MustParseAddrPort(c), Identity: "digest:user"}}
+	if diff := cmp.Diff(want, snap.Conns, cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
+		t.Errorf("Conns (-want +got):\n%s", diff)
+	}
+}
+
+func TestElection(t *testing.T) {
+	s := New(Config{}, fixedNow)
+	fle := func(state string, at time.Duration, leader int64) *proto.Message {
+		return &proto.Message{Time: t0.Add(at), Proto: proto.FLE, Kind: proto.Event, Op: "notification",
+			FLE: proto.FLEInfo{State: state, Leader: leader, ElectionEpoch: 7}}
+	}
+	s.Observe(fle("looking", 0, 1))
+	s.Observe(fle("looking", 100*time.Millisecond, 3))
+	s.Observe(fle("following", 1500*time.Millisecond, 3))
+	s.Observe(fle("following", 1600*time.Millisecond, 3))
+	snap := s.Snapshot()
+	if snap.Election.Count != 1 || snap.Election.Leader != 3 || snap.Election.Duration.Sum != 1.5 {
+		t.Errorf("Election = %+v, want 1 election won by 3 lasting 1.5s", snap.Election)
+	}
+	if diff := cmp.Diff([]Count{{"following", 2}, {"looking", 2}}, snap.FLE); diff != "" {
+		t.Errorf("FLE (-want +got):\n%s", diff)
+	}
+}
+
+// TestObserveNoAlloc proves the steady-state path allocates nothing once
+// its keys are known.
+func TestObserveNoAlloc(t *testing.T) {
+	s := New(Config{Shards: 1, PathLatency: true}, fixedNow)
+	c := "10.1.1.1:5000"
+	a := req(c, "auth", "", 40)
+	a.ZK.AuthScheme, a.ZK.AuthUser = []byte("digest"), []byte("user")
+	msgs := []*proto.Message{a, req(c, "exists", "/locks/lock-0000000042", 20),
+		rep(c, "exists", "/locks/lock-0000000042", 36, 0, time.Millisecond),
+		rep(c, "getData", "/a/b", 36, -101, time.Millisecond)}
+	sh := s.Shard(0)
+	for _, m := range msgs {
+		sh.Observe(m)
+	}
+	if n := testing.AllocsPerRun(1000, func() {
+		for _, m := range msgs {
+			sh.Observe(m)
+		}
+	}); n != 0 {
+		t.Errorf("Observe allocates %v times per run, want 0", n)
+	}
+}
+
+// TestCardinality drives 100 000 distinct paths from 5 000 client ports and
+// checks that every label dimension stays within its cap and that memory
+// stays bounded.
+func TestCardinality(t *testing.T) {
+	cfg := Config{Shards: 4, MaxPaths: 500, TopClients: 10, TopAuths: 10, MaxConns: 1000}
+	s := New(cfg, fixedNow)
+	runtime.GC()
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	const paths, ports = 100_000, 5_000
+	for i := range paths {
+		// 250 client IPs x 20 ports = 5 000 client endpoints.
+		ip := fmt.Sprintf("10.%d.%d.%d:%d", i%250/100, i%250%100/10, i%10, 10000+i%ports)
+		m := req(ip, "getData", fmt.Sprintf("/app%d/node%c%d", i%7, 'a'+byte(i%26), i), 30)
+		s.Shard(i % 4).Observe(m)
+		if i%10_000 == 0 {
+			s.Snapshot() // scrapes prune candidates as the workload runs
+		}
+	}
+	snap := s.Snapshot()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if snap.PathsTracked > cfg.MaxPaths {
+		t.Errorf("PathsTracked = %d, want <= %d", snap.PathsTracked, cfg.MaxPaths)
+	}
+	distinct := map[string]bool{}
+	var total uint64
+	for _, r := range snap.Requests {
+		distinct[r.Path] = true
+		total += r.Count
+	}
+	if len(distinct) > cfg.MaxPaths+1 {
+		t.Errorf("%d distinct path labels, want <= %d", len(distinct), cfg.MaxPaths+1)
+	}
+	if total != paths {
+		t.Errorf("requests counted = %d, want %d", total, paths)
+	}
+	if want := uint64(paths - cfg.MaxPaths); snap.PathsFolded != want {
+		t.Errorf("PathsFolded = %d, want %d", snap.PathsFolded, want)
+	}
+	if len(snap.Clients) != cfg.TopClients+1 {
+		t.Errorf("%d client rows, want %d", len(snap.Clients), cfg.TopClients+1)
+	}
+	var sum uint64
+	for _, c := range snap.Clients {
+		sum += c.Requests.Count
+	}
+	if sum != paths {
+		t.Errorf("client rows sum to %d requests, want %d", sum, paths)
+	}
+	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	t.Logf("heap growth after %d paths from %d ports: %d KiB", paths, ports, heap/1024)
+	if heap > 8<<20 {
+		t.Errorf("heap grew %d bytes, want < 8 MiB", heap)
+	}
+	runtime.KeepAlive(s)
+}
+
+func BenchmarkObserve(b *testing.B) {
+	s := New(Config{Shards: 1}, fixedNow)
+	c := "10.1.1.1:5000"
+	msgs := []*proto.Message{req(c, "exists", "/locks/lock-0000000042", 20),
+		rep(c, "exists", "/locks/lock-0000000042", 36, 0, time.Millisecond)}
+	sh := s.Shard(0)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, m := range msgs {
+			sh.Observe(m)
+		}
+	}
+}
+
+func BenchmarkObserveParallel(b *testing.B) {
+	s := New(Config{Shards: runtime.GOMAXPROCS(0)}, fixedNow)
+	c := "10.1.1.1:5000"
+	msgs := []*proto.Message{req(c, "exists", "/locks/lock-0000000042", 20),
+		rep(c, "exists", "/locks/lock-0000000042", 36, 0, time.Millisecond)}
+	var next atomicInt
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		sh := s.Shard(next.add())
+		for pb.Next() {
+			sh.Observe(msgs[0])
+			sh.Observe(msgs[1])
+		}
+	})
+}
