@@ -1,0 +1,236 @@
+//go:build linux
+
+package sniff
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"golang.org/x/sys/unix"
+)
+
+// Hardware types (linux/if_arp.h) whose frames ParseFrame understands.
+const (
+	arphrdEther    = 1
+	arphrdRawIP    = 519
+	arphrdLoopback = 772
+	arphrdNone     = 0xfffe // tun devices such as WireGuard: raw IP, no link header
+)
+
+// Live captures from one network interface through an AF_PACKET socket with
+// a kernel BPF filter attached at open. Promiscuous mode stays off: zktap
+// watches the host's own traffic. ReadFrame must be called from one goroutine
+// at a time; Stats and Close are safe for concurrent use.
+type Live struct {
+	conn    *packet.Conn
+	rc      syscall.RawConn
+	addr    net.Addr
+	link    LinkType
+	timeout time.Duration
+	buf     []byte
+
+	// State of the read in progress, set by readFn; held in the struct so
+	// that the callback is built once and reading does not allocate.
+	readFn   func(fd uintptr) bool
+	n        int
+	rerr     error
+	deadline time.Time
+
+	closed atomic.Bool
+	frames atomic.Uint64
+	bytes  atomic.Uint64
+
+	mu      sync.Mutex // guards the kernel counters below
+	drops   uint64
+	freezes uint64
+}
+
+// OpenLive opens a capture on the interface named iface. Only TCP segments to
+// or from the ports in cfg reach user space. On a loopback interface the
+// kernel's duplicate outgoing copy of each packet is dropped by the filter.
+//
+// The interface's hardware type decides the framing: Ethernet and loopback
+// give LinkEthernet, tun devices without a link header (ARPHRD_NONE, e.g.
+// WireGuard) give LinkRaw. Other types are rejected.
+//
+// Frame timestamps are taken when the frame is read, not when the kernel
+// received it, so they include queueing delay in the socket buffer.
+func OpenLive(iface string, cfg Config) (*Live, error) {
+	cfg = cfg.withDefaults()
+	ifi, err := net.InterfaceByName(iface)
+	if err != nil {
+		return nil, err
+	}
+	loopback := ifi.Flags&net.FlagLoopback != 0
+	link, err := interfaceLink(ifi, loopback)
+	if err != nil {
+		return nil, err
+	}
+	prog, err := FilterFor(link, cfg.ports(), loopback, cfg.SnapLen)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := packet.Listen(ifi, packet.Raw, unix.ETH_P_ALL, &packet.Config{Filter: prog})
+	if err != nil {
+		return nil, err
+	}
+	rc, err := conn.SyscallConn()
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	if cfg.RecvBuffer > 0 {
+		var serr error
+		err := rc.Control(func(fd uintptr) {
+			// SO_RCVBUFFORCE passes rmem_max when privileged; fall back.
+			serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, cfg.RecvBuffer)
+			if serr != nil {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, cfg.RecvBuffer)
+			}
+		})
+		if err = errors.Join(err, serr); err != nil {
+			_ = conn.Close()
+			return nil, &net.OpError{Op: "set", Net: "packet", Addr: conn.LocalAddr(), Err: os.NewSyscallError("setsockopt", err)}
+		}
+	}
+	l := &Live{
+		conn:    conn,
+		rc:      rc,
+		addr:    conn.LocalAddr(),
+		link:    link,
+		timeout: cfg.ReadTimeout,
+		buf:     make([]byte, cfg.SnapLen),
+	}
+	l.readFn = l.read
+	return l, nil
+}
+
+// interfaceLink maps the interface's hardware type, read from sysfs, to the
+// framing ParseFrame expects.
+func interfaceLink(ifi *net.Interface, loopback bool) (LinkType, error) {
+	if loopback {
+		return LinkEthernet, nil // lo has a zeroed Ethernet header
+	}
+	b, err := os.ReadFile("/sys/class/net/" + ifi.Name + "/type")
+	if err != nil {
+		// No sysfs (some containers): a device without a hardware
+		// address has no link header either.
+		if len(ifi.HardwareAddr) == 0 {
+			return LinkRaw, nil
+		}
+		return LinkEthernet, nil
+	}
+	hw, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return 0, fmt.Errorf("sniff: interface %s: bad hardware type %q", ifi.Name, b)
+	}
+	switch hw {
+	case arphrdEther, arphrdLoopback:
+		return LinkEthernet, nil
+	case arphrdNone, arphrdRawIP:
+		return LinkRaw, nil
+	}
+	return 0, fmt.Errorf("sniff: interface %s: unsupported hardware type %d", ifi.Name, hw)
+}
+
+// read is the syscall.RawConn read callback: it returns false to wait for
+// readiness on EAGAIN.
+func (l *Live) read(fd uintptr) bool {
+	l.n, l.rerr = unix.Read(int(fd), l.buf)
+	return l.rerr != unix.EAGAIN
+}
+
+// LinkType returns the framing of the frames ReadFrame returns.
+func (l *Live) LinkType() LinkType { return l.link }
+
+// ReadFrame implements Source. It blocks until a frame arrives or the Live
+// is closed, then returns net.ErrClosed wrapped in a *net.OpError. The frame
+// is valid until the next call. ReadFrame does not allocate.
+func (l *Live) ReadFrame() ([]byte, time.Time, LinkType, error) {
+	for {
+		if l.closed.Load() {
+			return nil, time.Time{}, 0, l.opError(net.ErrClosed)
+		}
+		// Refresh the deadline only when half of it is used up, so a busy
+		// socket does not pay for a timer update on every frame.
+		if now := time.Now(); now.Add(l.timeout / 2).After(l.deadline) {
+			l.deadline = now.Add(l.timeout)
+			if err := l.conn.SetReadDeadline(l.deadline); err != nil {
+				if l.closed.Load() {
+					continue
+				}
+				return nil, time.Time{}, 0, err
+			}
+		}
+		err := l.rc.Read(l.readFn)
+		if err == nil {
+			err = l.rerr
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) || l.closed.Load() {
+				l.deadline = time.Time{}
+				continue
+			}
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			var op *net.OpError
+			if errors.As(err, &op) {
+				return nil, time.Time{}, 0, err
+			}
+			return nil, time.Time{}, 0, l.opError(os.NewSyscallError("read", err))
+		}
+		l.frames.Add(1)
+		l.bytes.Add(uint64(l.n))
+		return l.buf[:l.n], time.Now(), l.link, nil
+	}
+}
+
+func (l *Live) opError(err error) error {
+	return &net.OpError{Op: "read", Net: "packet", Addr: l.addr, Err: err}
+}
+
+// Stats implements Source. It reads the kernel's PACKET_STATISTICS, which
+// reset on every read, and accumulates them.
+func (l *Live) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed.Load() {
+		if ks, err := l.conn.Stats(); err == nil {
+			l.drops += uint64(ks.Drops)
+			l.freezes += uint64(ks.FreezeQueueCount)
+		}
+	}
+	return Stats{
+		Frames:        l.frames.Load(),
+		Bytes:         l.bytes.Load(),
+		KernelDrops:   l.drops,
+		KernelFreezes: l.freezes,
+	}
+}
+
+// Close implements Source: it closes the socket and makes a blocked
+// ReadFrame return promptly. Calling it again returns an error.
+func (l *Live) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed.Swap(true) {
+		return l.opError(net.ErrClosed)
+	}
+	// Collect the last kernel counters before they vanish with the socket.
+	if ks, err := l.conn.Stats(); err == nil {
+		l.drops += uint64(ks.Drops)
+		l.freezes += uint64(ks.FreezeQueueCount)
+	}
+	_ = l.conn.SetReadDeadline(time.Now())
+	return l.conn.Close()
+}
