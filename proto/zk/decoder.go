@@ -1,0 +1,555 @@
+package zk
+
+import (
+	"encoding/binary"
+	"time"
+
+	"github.com/zktap/zktap/proto"
+	"github.com/zktap/zktap/proto/jute"
+)
+
+// Defaults for Config.
+const (
+	DefaultMaxFrame   = 1<<20 + 64<<10
+	DefaultMaxPending = 1024
+)
+
+// max4LWText bounds the four-letter-word reply text kept per connection;
+// the rest is counted in Size and dropped.
+const max4LWText = 64 << 10
+
+// skipAll is added to the consumed count of connections that are not
+// decoded any more (TLS), so the caller discards their bytes unbuffered.
+const skipAll = 1 << 30
+
+// Config bounds a Decoder. Zero fields take their defaults.
+type Config struct {
+	// MaxFrame is the largest frame body accepted (jute.maxbuffer); a
+	// longer declared length is counted as len_too_large and never
+	// buffered. Default DefaultMaxFrame.
+	MaxFrame int
+	// MaxPending is the number of outstanding requests kept per connection
+	// for pairing; beyond it the oldest is dropped (pending_overflow).
+	// Default DefaultMaxPending.
+	MaxPending int
+}
+
+type mode uint8
+
+const (
+	modeUnknown mode = iota // no client byte seen yet
+	modeZK                  // framed client protocol
+	mode4LW                 // four-letter word exchange
+	modeTLS                 // opaque
+)
+
+type phase uint8
+
+const (
+	phaseConnect phase = iota // next frame is the connect handshake
+	phaseFrames               // framed and in sync
+	phaseResync               // scanning for a provable frame boundary
+)
+
+// Decoder decodes one client-port TCP connection. It implements
+// proto.ConnDecoder, is owned by one goroutine and is reused across
+// connections with Reset.
+type Decoder struct {
+	cfg  Config
+	sink proto.Sink
+	ctr  *proto.Counters
+	ep   proto.Endpoints
+
+	msg     proto.Message // reused for every emitted message
+	scratch proto.Message // resync validation target, never emitted
+
+	mode  mode
+	phase [2]phase
+
+	session    int64 // from the ConnectResponse
+	hasSession bool
+	reqSession int64     // session id the ConnectRequest asked to resume
+	connectTS  time.Time // ConnectRequest time, zero when not seen
+	q          pendingQueue
+
+	word      string // 4lw command
+	wordTS    time.Time
+	wordSent  bool
+	text      []byte // 4lw reply, at most max4LWText
+	textSize  int
+	replyTS   time.Time
+	replySeen bool
+}
+
+var _ proto.ConnDecoder = (*Decoder)(nil)
+
+// NewDecoder returns a Decoder that reports to sink and counts damage in
+// ctr (which may be nil). Call Reset before the first connection.
+func NewDecoder(cfg Config, sink proto.Sink, ctr *proto.Counters) *Decoder {
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.MaxPending <= 0 {
+		cfg.MaxPending = DefaultMaxPending
+	}
+	d := &Decoder{cfg: cfg, sink: sink, ctr: ctr}
+	d.q.max = cfg.MaxPending
+	d.Reset(proto.Endpoints{FromStart: true})
+	return d
+}
+
+// Reset prepares d for a new connection, keeping the storage it has grown
+// (pending slots, Sub and text buffers) so reuse does not allocate.
+func (d *Decoder) Reset(ep proto.Endpoints) {
+	d.ep = ep
+	d.msg.Reset()
+	d.mode = modeUnknown
+	d.phase = [2]phase{}
+	d.session, d.hasSession, d.reqSession = 0, false, 0
+	d.connectTS = time.Time{}
+	d.q.clear()
+	d.word, d.wordTS, d.wordSent = "", time.Time{}, false
+	d.text = d.text[:0]
+	d.textSize, d.replyTS, d.replySeen = 0, time.Time{}, false
+}
+
+func (d *Decoder) count(p proto.Proto, r proto.Reason) { d.ctr.Count(p, r) }
+
+func (d *Decoder) emit() {
+	if d.sink != nil {
+		d.sink.Emit(&d.msg)
+	}
+}
+
+// begin resets the message and fills the fields every message has.
+func (d *Decoder) begin(dir proto.Dir, p proto.Proto, k proto.Kind, ts time.Time, size int) *proto.Message {
+	m := &d.msg
+	m.Reset()
+	m.Time, m.Proto, m.Kind, m.Size = ts, p, k, size
+	if dir == proto.ToServer {
+		m.Src, m.Dst = d.ep.Client, d.ep.Server
+	} else {
+		m.Src, m.Dst = d.ep.Server, d.ep.Client
+	}
+	if d.hasSession {
+		m.Session, m.HasSession = d.session, true
+	}
+	return m
+}
+
+// Feed implements proto.ConnDecoder.
+func (d *Decoder) Feed(dir proto.Dir, b []byte, ts time.Time) int {
+	if dir > proto.ToClient {
+		return len(b)
+	}
+	if d.mode == modeUnknown {
+		if dir == proto.ToClient {
+			// Servers never speak first; without a client byte the
+			// connection can only be the framed protocol.
+			d.startZK()
+		} else if !d.detect(b, ts) {
+			return 0
+		}
+	}
+	switch d.mode {
+	case modeTLS:
+		return len(b) + skipAll
+	case mode4LW:
+		return d.feed4LW(dir, b, ts)
+	}
+	return d.feedZK(dir, b, ts)
+}
+
+// detect classifies the connection from the first client bytes. It returns
+// false while fewer bytes than needed have arrived.
+func (d *Decoder) detect(b []byte, ts time.Time) bool {
+	if len(b) >= 2 && b[0] == 0x16 && b[1] == 0x03 {
+		d.mode = modeTLS
+		d.count(proto.ZK, proto.ReasonTLS)
+		m := d.begin(proto.ToServer, proto.ZK, proto.Request, ts, 0)
+		m.Op = "tls"
+		m.ZK.TLS = true
+		d.emit()
+		return true
+	}
+	if len(b) < 4 {
+		return false
+	}
+	if w, ok := LookupFourLetter(b); ok {
+		d.mode, d.word = mode4LW, w
+		return true
+	}
+	d.startZK()
+	return true
+}
+
+func (d *Decoder) startZK() {
+	d.mode = modeZK
+	if d.ep.FromStart {
+		d.phase = [2]phase{phaseConnect, phaseConnect}
+		return
+	}
+	d.enterResync(proto.ToServer)
+	d.enterResync(proto.ToClient)
+}
+
+// Gap implements proto.ConnDecoder. It does not count ReasonGap (whoever
+// lost the bytes does); it starts a resync episode on dir.
+func (d *Decoder) Gap(dir proto.Dir) {
+	switch d.mode {
+	case modeUnknown:
+		// The first bytes are gone: what follows is mid-stream.
+		d.ep.FromStart = false
+	case modeZK:
+		if dir <= proto.ToClient {
+			d.enterResync(dir)
+		}
+	}
+}
+
+// Close implements proto.ConnDecoder: still-pending requests are counted
+// unanswered, and a four-letter-word reply is emitted.
+func (d *Decoder) Close(ts time.Time) {
+	switch d.mode {
+	case modeZK:
+		for range d.q.n {
+			d.count(proto.ZK, proto.ReasonUnanswered)
+		}
+		d.q.clear()
+	case mode4LW:
+		if !d.wordSent {
+			d.count(proto.FourLetter, proto.ReasonBad4LW)
+			break
+		}
+		if !d.replySeen {
+			d.count(proto.FourLetter, proto.ReasonUnanswered)
+			break
+		}
+		m := d.begin(proto.ToClient, proto.FourLetter, proto.Reply, d.replyTS, d.textSize)
+		m.Op = d.word
+		m.Text = d.text
+		m.Latency, m.Paired = d.replyTS.Sub(d.wordTS), true
+		d.emit()
+		d.wordSent = false // a second Close emits nothing
+	}
+}
+
+func (d *Decoder) feed4LW(dir proto.Dir, b []byte, ts time.Time) int {
+	if dir == proto.ToClient {
+		if !d.replySeen {
+			d.replyTS, d.replySeen = ts, true
+		}
+		d.textSize += len(b)
+		if room := max4LWText - len(d.text); room > 0 {
+			d.text = append(d.text, b[:min(room, len(b))]...)
+		}
+		return len(b)
+	}
+	if d.wordSent {
+		return len(b) // trailing newline or junk after the command
+	}
+	need := 4
+	if d.word == "stmk" {
+		need = 12 // followed by the 8-byte trace mask
+	}
+	if len(b) < need {
+		return 0
+	}
+	d.wordTS, d.wordSent = ts, true
+	m := d.begin(proto.ToServer, proto.FourLetter, proto.Request, ts, need)
+	m.Op = d.word
+	d.emit()
+	return len(b)
+}
+
+func (d *Decoder) enterResync(dir proto.Dir) {
+	if d.phase[dir] != phaseResync {
+		d.phase[dir] = phaseResync
+		d.count(proto.ZK, proto.ReasonResync)
+	}
+}
+
+// minLen is the smallest frame body of a direction: a RequestHeader or a
+// ReplyHeader.
+func minLen(dir proto.Dir) int32 {
+	if dir == proto.ToServer {
+		return 8
+	}
+	return 16
+}
+
+func (d *Decoder) feedZK(dir proto.Dir, b []byte, ts time.Time) int {
+	off := 0
+	for {
+		if d.phase[dir] == phaseResync {
+			p, ok := d.scan(dir, b[off:])
+			off += p
+			if !ok {
+				return off
+			}
+			d.phase[dir] = phaseFrames
+		}
+		rest := b[off:]
+		if len(rest) < 4 {
+			return off
+		}
+		l := int32(binary.BigEndian.Uint32(rest))
+		switch {
+		case l < 0:
+			d.count(proto.ZK, proto.ReasonLenNegative)
+			d.enterResync(dir)
+			continue
+		case int64(l) > int64(d.cfg.MaxFrame):
+			d.count(proto.ZK, proto.ReasonLenTooLarge)
+			d.enterResync(dir)
+			continue
+		case l < minLen(dir):
+			d.count(proto.ZK, proto.ReasonShortFrame)
+			d.enterResync(dir)
+			continue
+		}
+		if int(l) > len(rest)-4 {
+			return off
+		}
+		d.frame(dir, rest[4:4+l], ts)
+		off += 4 + int(l)
+	}
+}
+
+// frame decodes one complete frame body.
+func (d *Decoder) frame(dir proto.Dir, body []byte, ts time.Time) {
+	size := 4 + len(body)
+	if d.phase[dir] == phaseConnect || (!d.ep.FromStart && d.connectTS.IsZero() && !d.hasSession && looksLikeConnect(dir, body)) {
+		wasConnect := d.phase[dir] == phaseConnect
+		d.phase[dir] = phaseFrames
+		var ok bool
+		if dir == proto.ToServer {
+			ok = d.connectRequest(body, ts, size)
+		} else {
+			ok = d.connectResponse(body, ts, size)
+		}
+		if ok {
+			return
+		}
+		if wasConnect {
+			d.count(proto.ZK, proto.ReasonBadHandshake)
+		}
+	}
+	if dir == proto.ToServer {
+		d.request(body, ts, size)
+	} else {
+		d.reply(body, ts, size)
+	}
+}
+
+// looksLikeConnect applies the shape test of PROTOCOL.md 2.2 to a frame
+// seen mid-stream: protocolVersion 0 and a 16-byte password.
+func looksLikeConnect(dir proto.Dir, b []byte) bool {
+	if dir == proto.ToServer {
+		return (len(b) == 44 || len(b) == 45) && be32(b) == 0 && be32(b[24:]) == 16
+	}
+	return (len(b) == 36 || len(b) == 37) && be32(b) == 0 && be32(b[16:]) == 16
+}
+
+func be32(b []byte) int32 { return int32(binary.BigEndian.Uint32(b)) }
+
+// connectRequest decodes a ConnectRequest. The password is skipped unread.
+func (d *Decoder) connectRequest(b []byte, ts time.Time, size int) bool {
+	r := jute.NewReader(b, d.cfg.MaxFrame)
+	ver := r.Int()
+	lastZxid := r.Long()
+	timeout := r.Int()
+	sid := r.Long()
+	r.SkipBuffer() // passwd: secret
+	ro := false
+	if r.Remaining() == 1 {
+		ro = r.Bool()
+	}
+	if r.Err() != nil || ver != 0 || r.Remaining() != 0 {
+		return false
+	}
+	m := d.begin(proto.ToServer, proto.ZK, proto.Request, ts, size)
+	m.Op = "connect"
+	m.Zxid, m.HasZxid = lastZxid, true
+	m.ZK.Timeout, m.ZK.ReadOnly = timeout, ro
+	if sid != 0 {
+		m.Session, m.HasSession, m.ZK.Reconnect = sid, true, true
+	}
+	d.reqSession, d.connectTS = sid, ts
+	d.emit()
+	return true
+}
+
+// connectResponse decodes a ConnectResponse. A negotiated timeout of 0
+// means the server refused the session (expired, or a bad password on
+// resume): the reply then carries Err SESSIONEXPIRED and, when the request
+// asked to resume one, the session id that expired.
+func (d *Decoder) connectResponse(b []byte, ts time.Time, size int) bool {
+	r := jute.NewReader(b, d.cfg.MaxFrame)
+	ver := r.Int()
+	timeout := r.Int()
+	sid := r.Long()
+	r.SkipBuffer() // passwd: secret
+	ro := false
+	if r.Remaining() == 1 {
+		ro = r.Bool()
+	}
+	if r.Err() != nil || ver != 0 || r.Remaining() != 0 {
+		return false
+	}
+	if timeout != 0 && sid != 0 {
+		d.session, d.hasSession = sid, true
+	}
+	m := d.begin(proto.ToClient, proto.ZK, proto.Reply, ts, size)
+	m.Op = "connect"
+	m.ZK.Timeout, m.ZK.ReadOnly = timeout, ro
+	if timeout == 0 {
+		m.Err = ErrSessionExpired
+		if d.reqSession != 0 {
+			m.Session, m.HasSession = d.reqSession, true
+		}
+	}
+	if !d.connectTS.IsZero() {
+		m.Latency, m.Paired = ts.Sub(d.connectTS), true
+		d.connectTS = time.Time{}
+	}
+	d.emit()
+	return true
+}
+
+// decodeRecord runs f over b into m and reports whether it parsed cleanly
+// and whether bytes were left over.
+func (d *Decoder) decodeRecord(f recordFunc, b []byte, m *proto.Message, strict bool) (ok, trailing bool) {
+	if f == nil {
+		return true, len(b) > 0
+	}
+	r := jute.NewReader(b, d.cfg.MaxFrame)
+	r.SetStrict(strict)
+	ok = f(&r, m) && r.Err() == nil
+	return ok, ok && r.Remaining() > 0
+}
+
+func (d *Decoder) request(b []byte, ts time.Time, size int) {
+	xid, op := be32(b), be32(b[4:])
+	m := d.begin(proto.ToServer, proto.ZK, proto.Request, ts, size)
+	m.Xid, m.HasXid = xid, true
+	m.Op = OpName(op)
+	if !validRequestOp(op) {
+		d.count(proto.ZK, proto.ReasonUnknownOpcode)
+	} else {
+		ok, trailing := d.decodeRecord(reqRecords[op+opBias], b[8:], m, false)
+		switch {
+		case !ok:
+			d.count(proto.ZK, proto.ReasonBadRecord)
+		case trailing:
+			d.count(proto.ZK, proto.ReasonTrailingBytes)
+		}
+	}
+	if d.q.push(xid, op, ts, m.Path) {
+		d.count(proto.ZK, proto.ReasonPendingOverflow)
+	}
+	d.emit()
+}
+
+// overtakes reports whether a reply to op may legitimately arrive before
+// replies to earlier requests (PROTOCOL.md 3.1).
+func overtakes(op int32) bool {
+	return op == opAuth || op == opSasl || !validRequestOp(op)
+}
+
+func (d *Decoder) reply(b []byte, ts time.Time, size int) {
+	xid, zxid, code := be32(b), int64(binary.BigEndian.Uint64(b[4:])), be32(b[12:])
+	if xid == -1 {
+		d.notification(b[16:], zxid, ts, size)
+		return
+	}
+	m := d.begin(proto.ToClient, proto.ZK, proto.Reply, ts, size)
+	m.Xid, m.HasXid = xid, true
+	m.Zxid, m.HasZxid = zxid, true
+	m.Err = code
+	i := d.q.find(xid)
+	if i < 0 {
+		d.count(proto.ZK, proto.ReasonOrphanReply)
+		m.Op = orphanOp(xid)
+		d.emit()
+		return
+	}
+	if i > 0 {
+		if overtakes(d.q.at(i).op) {
+			d.q.moveToHead(i)
+		} else {
+			for range i {
+				d.count(proto.ZK, proto.ReasonUnanswered)
+				d.q.pop()
+			}
+		}
+	}
+	p := d.q.at(0)
+	m.Op = OpName(p.op)
+	m.Path = p.path
+	m.Latency, m.Paired = ts.Sub(p.ts), true
+	if body := b[16:]; len(body) > 0 {
+		if !validRequestOp(p.op) {
+			d.count(proto.ZK, proto.ReasonTrailingBytes)
+		} else {
+			ok, trailing := d.decodeRecord(replyRecords[p.op+opBias], body, m, false)
+			switch {
+			case !ok:
+				d.count(proto.ZK, proto.ReasonBadRecord)
+			case trailing:
+				d.count(proto.ZK, proto.ReasonTrailingBytes)
+			}
+		}
+	}
+	if p.op == opMulti && m.Err == 0 {
+		// A failed multi has header err 0; surface the failing op's code.
+		for _, s := range m.ZK.Sub {
+			if s.Err != 0 && s.Err != -2 {
+				m.Err = s.Err
+				break
+			}
+		}
+	}
+	d.emit()
+	d.q.pop()
+}
+
+// orphanOp names a reply that has no request: the special xids say what
+// it answers, any other is "unknown".
+func orphanOp(xid int32) string {
+	switch xid {
+	case -2:
+		return "ping"
+	case -4:
+		return "auth"
+	case -8:
+		return "setWatches"
+	}
+	return "unknown"
+}
+
+func (d *Decoder) notification(b []byte, zxid int64, ts time.Time, size int) {
+	m := d.begin(proto.ToClient, proto.ZK, proto.Event, ts, size)
+	m.Op = "notification"
+	m.Xid, m.HasXid = -1, true
+	m.Zxid, m.HasZxid = zxid, true
+	if _, ok := decodeEvent(b, m, d.cfg.MaxFrame, false); !ok {
+		d.count(proto.ZK, proto.ReasonBadRecord)
+	}
+	d.emit()
+}
+
+// decodeEvent reads a WatcherEvent; exact reports it used all of b and
+// looks like what servers send (type 1..4, state SyncConnected, a path).
+func decodeEvent(b []byte, m *proto.Message, maxLen int, strict bool) (exact, ok bool) {
+	r := jute.NewReader(b, maxLen)
+	typ := r.Int()
+	state := r.Int()
+	m.Path = r.UString()
+	m.ZK.EventType = typ
+	if r.Err() != nil {
+		return false, false
+	}
+	exact = r.Remaining() == 0 && typ >= 1 && typ <= 4 && state == 3 && validPath(m.Path)
+	return exact, !strict || exact
+}
