@@ -65,6 +65,12 @@ type Live struct {
 // Frame timestamps are taken when the frame is read, not when the kernel
 // received it, so they include queueing delay in the socket buffer.
 func OpenLive(iface string, cfg Config) (*Live, error) {
+	return openLive(iface, cfg, false)
+}
+
+// openLive is OpenLive; keepOutgoing leaves out the loopback duplicate
+// check, so tests can show on a real socket that the check matters.
+func openLive(iface string, cfg Config, keepOutgoing bool) (*Live, error) {
 	cfg = cfg.withDefaults()
 	ifi, err := net.InterfaceByName(iface)
 	if err != nil {
@@ -75,7 +81,7 @@ func OpenLive(iface string, cfg Config) (*Live, error) {
 	if err != nil {
 		return nil, err
 	}
-	prog, err := FilterFor(link, cfg.ports(), loopback, cfg.SnapLen)
+	prog, err := FilterFor(link, cfg.ports(), loopback && !keepOutgoing, cfg.SnapLen)
 	if err != nil {
 		return nil, err
 	}
