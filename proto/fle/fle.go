@@ -292,28 +292,40 @@ func (d *Decoder) notification(dir proto.Dir, f []byte, ts time.Time) bool {
 }
 
 // strictFrame checks the notification at the start of b: 1 when complete
-// and valid, 0 when more bytes are needed, -1 when it is not one.
+// and valid, 0 when more bytes are needed, -1 when it is not one. It rejects
+// on the fixed fields as soon as they are present, so that a scan does not
+// wait for the body of a false candidate.
 func (d *Decoder) strictFrame(b []byte) (int, int) {
 	if len(b) < 4 {
 		return 0, 0
 	}
-	l := int32(binary.BigEndian.Uint32(b))
-	if l < 28 || int(l) > d.limit {
+	l := int(int32(binary.BigEndian.Uint32(b)))
+	if !(l == 28 || l == 36 || l == 40 || l >= 44) || l > d.limit {
 		return 0, -1
 	}
-	// Reject on the fixed fields before waiting for a long body.
 	if len(b) >= 8 {
 		if s := int32(binary.BigEndian.Uint32(b[4:])); s < 0 || int(s) >= len(stateNames) {
 			return 0, -1
 		}
 	}
-	if len(b) < 4+int(l) {
+	// leader, zxid, electionEpoch, peerEpoch: -1 or more.
+	for off := 8; off+8 <= min(len(b), 4+min(l, 36)); off += 8 {
+		if int64(binary.BigEndian.Uint64(b[off:])) < -1 {
+			return 0, -1
+		}
+	}
+	if l >= 44 && len(b) >= 48 {
+		if binary.BigEndian.Uint32(b[40:]) != 2 || int(binary.BigEndian.Uint32(b[44:])) != l-44 {
+			return 0, -1
+		}
+	}
+	if len(b) < 4+l {
 		return 0, 0
 	}
 	if _, ok := parseBody(b[4:4+l], true); !ok {
 		return 0, -1
 	}
-	return 4 + int(l), 1
+	return 4 + l, 1
 }
 
 // scan finds the first offset where two chained strict notifications

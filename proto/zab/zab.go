@@ -337,7 +337,7 @@ func parsePacket(b []byte, maxFrame int, strict bool, dir proto.Dir) (packet, pa
 		return p, parseBad, proto.ReasonLenNegative
 	case int(p.dataLen) > maxFrame:
 		return p, parseBad, proto.ReasonLenTooLarge
-	case strict && p.dataLen != -1 && nullData(p.typ):
+	case strict && !plausible(&p, b[16:]):
 		return p, parseBad, proto.ReasonBadRecord
 	}
 	off := 16
@@ -397,13 +397,45 @@ func parsePacket(b []byte, maxFrame int, strict bool, dir proto.Dir) (packet, pa
 	return p, parseOK, 0
 }
 
-// nullData reports whether packets of type typ always carry null data.
-func nullData(typ int32) bool {
-	switch typ {
+// plausible applies the resynchronisation checks on a packet's zxid and
+// data length, and on the start of its data where that is already in d, so
+// that a false candidate is rejected before the scan waits for its data.
+func plausible(p *packet, d []byte) bool {
+	n := p.dataLen
+	switch p.typ {
 	case typeAck, typeCommit, typeSync, typeUpToDate, typeDiff, typeTrunc, typeSnap:
+		return n == -1
+	case typeRequest:
+		// long sessionId, int cxid, int type: a known opcode.
+		if p.zxid != -1 || n < 16 {
+			return false
+		}
+		return len(d) < 16 || TxnOpName(int32(binary.BigEndian.Uint32(d[12:]))) != "unknown"
+	case typePing:
+		return n == -1 || n%12 == 0
+	case typeRevalidate:
+		return n == 12 || n == 9
+	case typeFollowerInfo, typeObserverInfo:
+		return n == 8 || n == 12 || n == 20
+	case typeLeaderInfo, typeAckEpoch:
+		return n == 4
+	case typeCommitAndActivate:
+		return n == 8
+	case typeProposal, typeInform, typeInformAndActivate:
+		// The TxnHeader repeats the packet's zxid.
+		hdr := 0
+		if p.typ == typeInformAndActivate {
+			hdr = 8
+		}
+		if int(n) < hdr+32 {
+			return false
+		}
+		if len(d) >= hdr+20 {
+			return int64(binary.BigEndian.Uint64(d[hdr+12:])) == p.zxid
+		}
 		return true
 	}
-	return false
+	return true
 }
 
 func schemeOK(s []byte) bool {
