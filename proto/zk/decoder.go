@@ -63,8 +63,9 @@ type Decoder struct {
 	msg     proto.Message // reused for every emitted message
 	scratch proto.Message // resync validation target, never emitted
 
-	mode  mode
-	phase [2]phase
+	mode          mode
+	phase         [2]phase
+	resyncCounted [2]bool // this direction's resync episode was counted
 
 	session    int64 // from the ConnectResponse
 	hasSession bool
@@ -104,7 +105,7 @@ func (d *Decoder) Reset(ep proto.Endpoints) {
 	d.ep = ep
 	d.msg.Reset()
 	d.mode = modeUnknown
-	d.phase = [2]phase{}
+	d.phase, d.resyncCounted = [2]phase{}, [2]bool{}
 	d.session, d.hasSession, d.reqSession = 0, false, 0
 	d.connectTS = time.Time{}
 	d.q.clear()
@@ -262,10 +263,13 @@ func (d *Decoder) feed4LW(dir proto.Dir, b []byte, ts time.Time) int {
 	return len(b)
 }
 
+// enterResync starts a resync episode on dir; it is counted when the
+// episode's first bytes are scanned, so a direction that never carries
+// data after a join is not counted.
 func (d *Decoder) enterResync(dir proto.Dir) {
 	if d.phase[dir] != phaseResync {
 		d.phase[dir] = phaseResync
-		d.count(proto.ZK, proto.ReasonResync)
+		d.resyncCounted[dir] = false
 	}
 }
 
@@ -282,6 +286,13 @@ func (d *Decoder) feedZK(dir proto.Dir, b []byte, ts time.Time) int {
 	off := 0
 	for {
 		if d.phase[dir] == phaseResync {
+			if off == len(b) {
+				return off
+			}
+			if !d.resyncCounted[dir] {
+				d.resyncCounted[dir] = true
+				d.count(proto.ZK, proto.ReasonResync)
+			}
 			p, ok := d.scan(dir, b[off:])
 			off += p
 			if !ok {

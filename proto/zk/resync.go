@@ -29,6 +29,7 @@ import (
 //
 // Rejected offsets are consumed as the scan moves on, so at most the bytes
 // of an undecided candidate (two frames of at most MaxFrame each) are held.
+// An episode is counted as resync once, when its first bytes arrive.
 
 type verdict uint8
 
@@ -38,16 +39,36 @@ const (
 	needMore
 )
 
+// scanAhead bounds how far past the first undecided candidate scan keeps
+// looking for a proven boundary, so waiting for a long candidate costs at
+// most this much rescanning per Feed.
+const scanAhead = 64 << 10
+
 // scan looks for a provable frame boundary in b. It returns the offset of
 // the boundary and true, or the number of bytes proven useless and false.
+//
+// A candidate that needs more data does not stop the scan: a later offset
+// that proves itself (two chained frames, or a strong frame ending at the
+// end of b) wins, since misaligned bytes often look like the header of a
+// long frame. Without such a proof, bytes from the first undecided
+// candidate on are kept for the next Feed.
 func (d *Decoder) scan(dir proto.Dir, b []byte) (int, bool) {
+	first := -1
 	for p := 0; p < len(b); p++ {
 		switch d.candidate(dir, b[p:]) {
 		case accept:
 			return p, true
 		case needMore:
-			return p, false
+			if first < 0 {
+				first = p
+			}
+			if p-first > scanAhead {
+				return first, false
+			}
 		}
+	}
+	if first >= 0 {
+		return first, false
 	}
 	return len(b), false
 }
