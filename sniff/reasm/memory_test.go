@@ -141,6 +141,7 @@ func TestDone(t *testing.T) {
 		{"FIN after data", []seg{syn(), {seq: 1000, data: "abc"}, {seq: 1003, flags: sniff.FIN}}, true},
 		{"FIN before a hole fills", []seg{syn(), {seq: 1003, data: "def", flags: sniff.FIN}}, false},
 		{"hole filled after FIN", []seg{syn(), {seq: 1003, data: "def", flags: sniff.FIN}, {seq: 1000, data: "abc"}}, true},
+		{"FIN alone on a stream joined late", []seg{{seq: 5000, flags: sniff.FIN | sniff.ACK}}, true},
 		{"incomplete frame left", []seg{syn(), {seq: 1000, data: frame("abcdef")[:3], flags: sniff.FIN}}, true},
 	}
 	for _, tt := range tests {

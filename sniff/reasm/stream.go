@@ -75,8 +75,8 @@ func (s *Stream) Reset() {
 	*s = Stream{lim: s.lim, budget: s.budget, stats: s.stats, own: s.own, held: held}
 }
 
-// Stats returns the counts of this stream, or of all streams sharing the
-// Stats given to Init.
+// Stats returns the counts of this stream since Init (across Resets), or of
+// all streams sharing the Stats given to Init.
 func (s *Stream) Stats() Stats { return *s.st() }
 
 func (s *Stream) st() *Stats {
@@ -126,8 +126,10 @@ func (s *Stream) Add(seg *sniff.Segment, c Consumer) {
 		}
 	}
 	if !s.started {
-		if len(p) == 0 && seg.WireLen <= 0 {
-			return // a bare ACK or FIN says nothing about where data starts
+		if len(p) == 0 && seg.WireLen <= 0 && seg.Flags&sniff.FIN == 0 {
+			// A bare ACK says nothing reliable about where data starts
+			// (keepalives use the sequence number before it); a FIN does.
+			return
 		}
 		s.started, s.base = true, seq
 	}
