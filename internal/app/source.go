@@ -1,0 +1,76 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/zktap/zktap/sniff"
+	"github.com/zktap/zktap/sniff/pcapsrc"
+)
+
+// CaptureOptions says where packets come from.
+type CaptureOptions struct {
+	Iface    string // live capture on this interface
+	Pcap     string // or read this capture file ("-" = stdin)
+	ZKPorts  []uint16
+	ZABPorts []uint16
+	FLEPorts []uint16
+	SnapLen  int
+}
+
+// source is an opened packet source and what the app needs to know of it.
+type source struct {
+	sniff.Source
+	live     bool
+	progress func() (read, total int64) // nil for live capture
+}
+
+func openSource(o CaptureOptions) (*source, error) {
+	if o.Pcap != "" {
+		s, err := pcapsrc.OpenFile(o.Pcap)
+		if err != nil {
+			return nil, err
+		}
+		return &source{Source: s, progress: s.Progress}, nil
+	}
+	s, err := sniff.OpenLive(o.Iface, sniff.Config{
+		ZKPorts: o.ZKPorts, ZABPorts: o.ZABPorts, FLEPorts: o.FLEPorts,
+		SnapLen: o.SnapLen, ReadTimeout: 200 * time.Millisecond,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &source{Source: s, live: true}, nil
+}
+
+// showProgress draws "read/total" on stderr while a long file is decoded,
+// only when stderr is a terminal, and erases it when ctx ends.
+func showProgress(ctx context.Context, s *source, stderr io.Writer) {
+	f, ok := stderr.(*os.File)
+	if s.progress == nil || !ok || !term.IsTerminal(int(f.Fd())) {
+		return
+	}
+	go func() {
+		t := time.NewTicker(500 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				fmt.Fprint(stderr, "\r\x1b[K")
+				return
+			case <-t.C:
+				read, total := s.progress()
+				if total > 0 {
+					fmt.Fprintf(stderr, "\r\x1b[Kreading capture: %.1f / %.1f MB (%.0f%%)", float64(read)/1e6, float64(total)/1e6, 100*float64(read)/float64(total))
+				} else {
+					fmt.Fprintf(stderr, "\r\x1b[Kreading capture: %.1f MB", float64(read)/1e6)
+				}
+			}
+		}
+	}()
+}

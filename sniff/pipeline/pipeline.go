@@ -1,0 +1,307 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zktap/zktap/proto"
+	"github.com/zktap/zktap/proto/fle"
+	"github.com/zktap/zktap/proto/zab"
+	"github.com/zktap/zktap/proto/zk"
+	"github.com/zktap/zktap/sniff"
+	"github.com/zktap/zktap/sniff/reasm"
+)
+
+// Config sizes the pipeline. Zero values take the defaults documented on
+// each field.
+type Config struct {
+	Workers     int           // worker goroutines; default 1
+	ZKPorts     []uint16      // client ports; default 2181
+	ZABPorts    []uint16      // quorum ports; default 2888
+	FLEPorts    []uint16      // election ports; default 3888
+	MaxFlows    int           // connections tracked across all workers; default 65536
+	IdleTimeout time.Duration // close a flow idle this long (capture time); default 5m
+	// Reasm bounds one direction of one connection; MaxTotalBytes bounds
+	// the bytes buffered by all streams together (split evenly across
+	// workers); default 256 MiB.
+	Reasm         reasm.Limits
+	MaxTotalBytes int64
+	ZK            zk.Config
+	ZAB           zab.Config
+	FLE           fle.Config
+	// Blocking makes the capture goroutine wait for a free batch instead of
+	// dropping: right for files, wrong for live capture.
+	Blocking bool
+	// Pace replays a file at its recorded pace instead of as fast as possible.
+	Pace bool
+}
+
+const (
+	batchArena    = 512 << 10 // payload bytes per batch
+	batchSegments = 1024      // segments per batch
+	batchesPer    = 8         // batches circulating per worker
+	maxStale      = 20 * time.Millisecond
+	sweepEvery    = time.Second
+)
+
+func (c *Config) setDefaults() {
+	if c.Workers <= 0 {
+		c.Workers = 1
+	}
+	if len(c.ZKPorts) == 0 {
+		c.ZKPorts = []uint16{2181}
+	}
+	if len(c.ZABPorts) == 0 {
+		c.ZABPorts = []uint16{2888}
+	}
+	if len(c.FLEPorts) == 0 {
+		c.FLEPorts = []uint16{3888}
+	}
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = 65536
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 5 * time.Minute
+	}
+	if c.MaxTotalBytes <= 0 {
+		c.MaxTotalBytes = 256 << 20
+	}
+}
+
+// Health is a snapshot of the pipeline's own counters.
+type Health struct {
+	Frames         uint64 // frames read from the source
+	Bytes          uint64 // bytes of those frames
+	NotTCP         uint64 // frames that were not TCP (or not on a ZooKeeper port)
+	Malformed      uint64 // frames whose headers did not parse
+	QueueDrops     uint64 // segments dropped because a worker was behind (live only)
+	KernelDrops    uint64 // frames the kernel dropped before zktap could read them
+	FlowsActive    uint64 // connections currently tracked
+	FlowsOpened    uint64 // connections ever tracked
+	FlowsClosed    uint64 // connections ended by FIN/RST
+	FlowsIdle      uint64 // connections closed by the idle timeout
+	FlowsEvicted   uint64 // connections evicted because the flow table was full
+	BufferedBytes  uint64 // bytes held by reassembly right now
+	Reasm          reasm.Stats
+	DecoderPanics  uint64
+	SourceFinished bool // an offline source reached its end
+}
+
+// Pipeline runs capture and decoding. Create it with New, then call Run once.
+type Pipeline struct {
+	cfg     Config
+	ctr     *proto.Counters
+	workers []*worker
+	server  [65536]proto.Proto // server port -> protocol
+
+	frames, bytes, notTCP, malformed, queueDrops atomic.Uint64
+	kernelDrops                                  atomic.Uint64
+	finished                                     atomic.Bool
+}
+
+// New builds a pipeline. sink(i) returns the sink for worker i; each sink is
+// called only from its worker's goroutine. ctr receives decoder error counts.
+func New(cfg Config, sink func(worker int) proto.Sink, ctr *proto.Counters) *Pipeline {
+	cfg.setDefaults()
+	p := &Pipeline{cfg: cfg, ctr: ctr}
+	for _, port := range cfg.ZKPorts {
+		p.server[port] = proto.ZK
+	}
+	for _, port := range cfg.ZABPorts {
+		p.server[port] = proto.ZAB
+	}
+	for _, port := range cfg.FLEPorts {
+		p.server[port] = proto.FLE
+	}
+	budget := cfg.MaxTotalBytes / int64(cfg.Workers)
+	flows := cfg.MaxFlows / cfg.Workers
+	if flows < 1 {
+		flows = 1
+	}
+	for i := range cfg.Workers {
+		p.workers = append(p.workers, newWorker(p, i, sink(i), budget, flows))
+	}
+	return p
+}
+
+// Run reads src until it ends (io.EOF), fails, or ctx is cancelled, and
+// waits for the workers to drain. Closing src is the caller's job; Run
+// closes it on cancellation to unblock a pending read.
+func (p *Pipeline) Run(ctx context.Context, src sniff.Source) error {
+	var wg sync.WaitGroup
+	for _, w := range p.workers {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.run() }()
+	}
+	stop := context.AfterFunc(ctx, func() { src.Close() })
+	defer stop()
+	err := p.capture(ctx, src)
+	for _, w := range p.workers {
+		if w.cur != nil && (len(w.cur.segs) > 0 || w.cur.tick) {
+			w.queue <- w.cur
+			w.cur = nil
+		}
+		close(w.queue)
+	}
+	wg.Wait()
+	p.kernelDrops.Store(src.Stats().KernelDrops)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
+	var seg sniff.Segment
+	var first time.Time // first frame time, for paced replay
+	var start time.Time
+	lastKernel := time.Now()
+	for {
+		data, ts, link, err := src.ReadFrame()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				p.flushAll(time.Now())
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				p.finished.Store(true)
+				p.flushAll(time.Time{})
+				return nil
+			}
+			return fmt.Errorf("pipeline: read: %w", err)
+		}
+		p.frames.Add(1)
+		p.bytes.Add(uint64(len(data)))
+		if p.cfg.Pace {
+			if first.IsZero() {
+				first, start = ts, time.Now()
+			} else if d := ts.Sub(first) - time.Since(start); d > 0 {
+				select {
+				case <-time.After(d):
+				case <-ctx.Done():
+					return nil
+				}
+			}
+		}
+		if err := sniff.ParseFrame(link, data, ts, &seg); err != nil {
+			if errors.Is(err, sniff.ErrNotTCP) {
+				p.notTCP.Add(1)
+			} else {
+				p.malformed.Add(1)
+			}
+			continue
+		}
+		if p.server[seg.Flow.Dst.Port()] == 0 && p.server[seg.Flow.Src.Port()] == 0 {
+			p.notTCP.Add(1)
+			continue
+		}
+		p.dispatch(&seg)
+		if now := time.Now(); now.Sub(lastKernel) > time.Second {
+			lastKernel = now
+			p.kernelDrops.Store(src.Stats().KernelDrops)
+		}
+	}
+}
+
+// dispatch copies seg into the batch of the worker that owns its flow.
+func (p *Pipeline) dispatch(seg *sniff.Segment) {
+	w := p.workers[flowHash(seg.Flow)%uint32(len(p.workers))]
+	b := w.cur
+	if b != nil && (len(b.segs) == cap(b.segs) || len(b.arena)+len(seg.Payload) > cap(b.arena)) {
+		w.queue <- b // never blocks: at most batchesPer batches exist per worker
+		b, w.cur = nil, nil
+	}
+	if b == nil {
+		b = p.take(w)
+		if b == nil {
+			p.queueDrops.Add(1)
+			return
+		}
+		w.cur, b.first = b, seg.Time
+	}
+	off := len(b.arena)
+	n := min(len(seg.Payload), cap(b.arena)-off) // a jumbo payload over the arena is truncated: reasm sees WireLen
+	b.arena = append(b.arena, seg.Payload[:n]...)
+	s := *seg
+	s.Payload = b.arena[off : off+n : off+n]
+	b.segs = append(b.segs, s)
+	if seg.Time.Sub(b.first) > maxStale {
+		w.queue <- b
+		w.cur = nil
+	}
+}
+
+func (p *Pipeline) take(w *worker) *batch {
+	if p.cfg.Blocking {
+		return <-w.free
+	}
+	select {
+	case b := <-w.free:
+		return b
+	default:
+		return nil
+	}
+}
+
+// flushAll hands every partly filled batch to its worker. A non-zero now
+// also asks idle workers to sweep their flow tables (live capture with no
+// traffic still ages flows out).
+func (p *Pipeline) flushAll(now time.Time) {
+	for _, w := range p.workers {
+		if w.cur == nil && !now.IsZero() {
+			select {
+			case w.cur = <-w.free:
+			default:
+			}
+		}
+		if w.cur == nil {
+			continue
+		}
+		w.cur.tick, w.cur.wall = !now.IsZero(), now
+		w.queue <- w.cur
+		w.cur = nil
+	}
+}
+
+// Health returns a snapshot of the pipeline's counters. Safe for concurrent use.
+func (p *Pipeline) Health() Health {
+	h := Health{
+		Frames:         p.frames.Load(),
+		Bytes:          p.bytes.Load(),
+		NotTCP:         p.notTCP.Load(),
+		Malformed:      p.malformed.Load(),
+		QueueDrops:     p.queueDrops.Load(),
+		KernelDrops:    p.kernelDrops.Load(),
+		SourceFinished: p.finished.Load(),
+	}
+	for _, w := range p.workers {
+		w.health.addTo(&h)
+	}
+	return h
+}
+
+// flowHash is symmetric: both directions of a connection hash alike.
+func flowHash(f sniff.Flow) uint32 {
+	return endpointHash(f.Src) ^ endpointHash(f.Dst)
+}
+
+func endpointHash(ap netip.AddrPort) uint32 {
+	a := ap.Addr().As16()
+	h := uint32(2166136261)
+	for _, c := range a {
+		h = (h ^ uint32(c)) * 16777619
+	}
+	h = (h ^ uint32(ap.Port())) * 16777619
+	return h ^ h>>15
+}
