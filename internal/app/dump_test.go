@@ -205,7 +205,14 @@ func TestZktrafficCaptures(t *testing.T) {
 		{file: "omni.pcap", want: map[string]int{
 			"fle event initial": 3, "fle event notification": 9,
 			"zk request connect": 1, "zk reply connect": 1, "zk request getChildren": 1, "zk reply getChildren": 1,
-			"zk request create": 1, "zk reply create": 1, "zk request sync": 1, "zk reply sync": 1}},
+			"zk request create": 1, "zk reply create": 1, "zk request sync": 1, "zk reply sync": 1,
+			// ZAB on 2781: both learners' handshakes, one by DIFF and one by SNAP
+			// (the snapshot stream is walked, not mistaken for packets), then
+			// broadcast. 8 ACKs = 4 proposals + NEWLEADER and UPTODATE acks.
+			"zab request followerinfo": 2, "zab reply leaderinfo": 2, "zab reply ackepoch": 2,
+			"zab event diff": 1, "zab event snap": 1, "zab request newleader": 2, "zab request uptodate": 2,
+			"zab request request": 3, "zab request proposal": 4, "zab reply ack": 8, "zab reply commit": 4,
+			"zab reply sync": 1, "zab request ping": 60, "zab reply ping": 60}},
 		{file: "reconfig.pcap", want: map[string]int{"zk request ping": 1, "zk reply ping": 1, "zk request reconfig": 1, "zk reply reconfig": 1},
 			check: func(t *testing.T, lines []dumpLine) {
 				for _, l := range lines {
