@@ -1,0 +1,293 @@
+//go:build linux
+
+package sniff
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// openLo opens a capture on lo, skipping when the test lacks the privilege
+// to open packet sockets.
+func openLo(t *testing.T, cfg Config, keepOutgoing bool) *Live {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: live capture needs root or CAP_NET_RAW")
+	}
+	l, err := openLive("lo", cfg, keepOutgoing)
+	if errors.Is(err, os.ErrPermission) {
+		t.Skipf("skipping: no permission for packet sockets: %v", err)
+	}
+	if err != nil {
+		t.Fatalf("openLive: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// echoServer listens on 127.0.0.1 and answers each message "msg-i" with
+// "ack-i". It returns its port.
+func echoServer(t *testing.T) uint16 {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					var i int
+					fmt.Sscanf(string(buf[:n]), "msg-%d", &i)
+					fmt.Fprintf(c, "ack-%d", i)
+				}
+			}()
+		}
+	}()
+	return uint16(ln.Addr().(*net.TCPAddr).Port)
+}
+
+// exchange sends n messages to port, each after the previous reply, so each
+// is its own segment, and returns the payloads both ways.
+func exchange(t *testing.T, port uint16, prefix string, n int) []string {
+	t.Helper()
+	c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	var sent []string
+	buf := make([]byte, 64)
+	for i := range n {
+		msg := fmt.Sprintf("%s-%d", prefix, i)
+		if _, err := io.WriteString(c, msg); err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sent = append(sent, msg, string(buf[:m]))
+	}
+	return sent
+}
+
+// collector reads a Live in the background and counts TCP payloads seen.
+type collector struct {
+	mu       sync.Mutex
+	payloads map[string]int
+	ports    map[uint16]bool
+	frames   uint64
+	done     chan error
+}
+
+func collect(l *Live) *collector {
+	c := &collector{payloads: map[string]int{}, ports: map[uint16]bool{}, done: make(chan error, 1)}
+	go func() {
+		var seg Segment
+		for {
+			data, ts, link, err := l.ReadFrame()
+			if err != nil {
+				c.done <- err
+				return
+			}
+			c.mu.Lock()
+			c.frames++
+			if err := ParseFrame(link, data, ts, &seg); err == nil {
+				c.ports[seg.Flow.Src.Port()] = true
+				c.ports[seg.Flow.Dst.Port()] = true
+				if len(seg.Payload) > 0 {
+					c.payloads[string(seg.Payload)]++
+				}
+			}
+			c.mu.Unlock()
+		}
+	}()
+	return c
+}
+
+// waitFor waits until every payload in want has been seen, then a little
+// longer so that duplicates would arrive too.
+func (c *collector) waitFor(t *testing.T, want []string) map[string]int {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		c.mu.Lock()
+		all := true
+		for _, w := range want {
+			all = all && c.payloads[w] > 0
+		}
+		c.mu.Unlock()
+		if all {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	got := make(map[string]int, len(c.payloads))
+	for k, v := range c.payloads {
+		got[k] = v
+	}
+	return got
+}
+
+func TestLiveLoopback(t *testing.T) {
+	port := echoServer(t)
+	other := echoServer(t)
+	l := openLo(t, Config{ZKPorts: []uint16{port}, ReadTimeout: time.Second}, false)
+	// A second socket without the outgoing check shows that on lo the
+	// kernel really delivers each packet twice, so the check is what
+	// dedupes.
+	dup := openLo(t, Config{ZKPorts: []uint16{port}}, true)
+	if l.LinkType() != LinkEthernet {
+		t.Errorf("lo link type %d, want Ethernet", l.LinkType())
+	}
+	c, cdup := collect(l), collect(dup)
+
+	const n = 5
+	sent := exchange(t, port, "msg", n)
+	exchange(t, other, "other", 3)
+
+	want := map[string]int{}
+	wantDup := map[string]int{}
+	for _, p := range sent {
+		want[p] = 1
+		wantDup[p] = 2
+	}
+	if diff := cmp.Diff(want, c.waitFor(t, sent)); diff != "" {
+		t.Errorf("payloads seen with loopback dedupe (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(wantDup, cdup.waitFor(t, sent)); diff != "" {
+		t.Errorf("payloads seen without the outgoing check (-want +got):\n%s", diff)
+	}
+	c.mu.Lock()
+	if c.ports[other] {
+		t.Errorf("traffic on port %d (not in the filter) was delivered", other)
+	}
+	frames := c.frames
+	c.mu.Unlock()
+
+	// SYN, SYN-ACK, ACK, 2n data segments (their ACKs may piggyback), FIN
+	// exchange: at least 2n+4 frames.
+	st := l.Stats()
+	if st.Frames != frames || st.Frames < 2*n+4 || st.Bytes < st.Frames*54 {
+		t.Errorf("Stats = %+v; collector read %d frames, want >= %d", st, frames, 2*n+4)
+	}
+	if st.KernelDrops != 0 {
+		t.Errorf("KernelDrops = %d on an idle lo", st.KernelDrops)
+	}
+
+	// Close unblocks the collector's pending ReadFrame well before the
+	// one-second read timeout would.
+	start := time.Now()
+	if err := l.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-c.done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("ReadFrame after Close: %v, want net.ErrClosed", err)
+		}
+		var op *net.OpError
+		if !errors.As(err, &op) {
+			t.Errorf("ReadFrame after Close: %T, want *net.OpError", err)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("ReadFrame took %v to return after Close", d)
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("ReadFrame still blocked 3s after Close")
+	}
+	if err := l.Close(); err == nil {
+		t.Error("second Close returned nil")
+	}
+	if got := l.Stats(); got.Frames != st.Frames {
+		t.Errorf("Stats after Close = %+v, want Frames %d", got, st.Frames)
+	}
+}
+
+func TestLiveReadTimeoutLoop(t *testing.T) {
+	// With no traffic, ReadFrame keeps waiting across read timeouts rather
+	// than returning them.
+	l := openLo(t, Config{ZKPorts: []uint16{1}, ReadTimeout: 20 * time.Millisecond}, false)
+	c := collect(l)
+	select {
+	case err := <-c.done:
+		t.Fatalf("ReadFrame returned %v with no traffic", err)
+	case <-time.After(150 * time.Millisecond):
+	}
+	l.Close()
+	if err := <-c.done; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadFrame after Close: %v", err)
+	}
+}
+
+func TestLiveReadFrameAllocs(t *testing.T) {
+	port := echoServer(t)
+	l := openLo(t, Config{ZKPorts: []uint16{port}}, false)
+	// Queue the frames of one long exchange in the socket buffer first, so
+	// that only the reads run (and allocate) while measuring.
+	exchange(t, port, "m", 100)
+	time.Sleep(50 * time.Millisecond)
+	allocs := testing.AllocsPerRun(100, func() {
+		if _, _, _, err := l.ReadFrame(); err != nil {
+			t.Error(err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("ReadFrame allocates %v times per frame, want 0", allocs)
+	}
+}
+
+func TestOpenLiveErrors(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("skipping: live capture needs root or CAP_NET_RAW")
+	}
+	tests := []struct {
+		name  string
+		iface string
+		cfg   Config
+	}{
+		{"no such interface", "zktap-nonexistent0", Config{ZKPorts: []uint16{2181}}},
+		{"no ports", "lo", Config{}},
+		{"too many ports", "lo", Config{ZKPorts: seq(1000, 40), ZABPorts: seq(100, 40)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			l, err := OpenLive(tt.iface, tt.cfg)
+			if err == nil {
+				l.Close()
+				t.Fatal("OpenLive succeeded")
+			}
+		})
+	}
+}
+
+func seq(from uint16, n int) []uint16 {
+	s := make([]uint16, n)
+	for i := range s {
+		s[i] = from + uint16(i)
+	}
+	return s
+}
