@@ -831,3 +831,58 @@ func TestDashboardsLink(t *testing.T) {
 		t.Errorf("charts/dashboards resolves to %s, want %s", a, b)
 	}
 }
+
+// TestReadmePatch checks that the strategic-merge patch in the chart README
+// is the sidecar the chart renders with default values, so the document
+// cannot go stale.
+func TestReadmePatch(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(b), "<!-- zktap-sidecar-patch")
+	if !ok {
+		t.Fatal("README lacks the zktap-sidecar-patch marker")
+	}
+	_, block, ok := strings.Cut(after, "```yaml\n")
+	if !ok {
+		t.Fatal("no yaml block after the marker")
+	}
+	block, _, ok = strings.Cut(block, "```")
+	if !ok {
+		t.Fatal("unterminated yaml block after the marker")
+	}
+	var doc struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []map[string]any `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	if err := yaml.Unmarshal([]byte(block), &doc); err != nil {
+		t.Fatalf("README patch is not YAML: %v", err)
+	}
+
+	r := template(t, exampleChart(t))
+	var sts struct {
+		Spec struct {
+			Template struct {
+				Spec struct {
+					Containers []map[string]any `yaml:"containers"`
+				} `yaml:"spec"`
+			} `yaml:"template"`
+		} `yaml:"spec"`
+	}
+	r.one(t, "StatefulSet", &sts)
+	var got []map[string]any
+	for _, c := range sts.Spec.Template.Spec.Containers {
+		if c["name"] == "zktap" {
+			got = append(got, c)
+		}
+	}
+	if diff := cmp.Diff(got, doc.Spec.Template.Spec.Containers); diff != "" {
+		t.Errorf("README patch differs from the rendered sidecar (-rendered +README):\n%s", diff)
+	}
+}
