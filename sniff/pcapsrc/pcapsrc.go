@@ -17,6 +17,12 @@ import (
 	"github.com/zktap/zktap/sniff"
 )
 
+// ErrUnsupportedLink reports a link type sniff.ParseFrame cannot parse. Open
+// returns it for a pcap file; for pcapng, whose interfaces are declared as
+// the file goes, ReadFrame returns it for each frame of such an interface, and
+// reading may continue with the next frame.
+var ErrUnsupportedLink = errors.New("pcapsrc: unsupported link type")
+
 var (
 	errFormat = errors.New("pcapsrc: not a pcap or pcapng file")
 	errClosed = errors.New("pcapsrc: source closed")
@@ -84,8 +90,8 @@ func OpenFile(path string) (*Source, error) {
 }
 
 // Open reads a capture from r, detecting pcap or pcapng by its magic number.
-// It fails if the header is damaged or the link type is one sniff.ParseFrame
-// does not handle. Open does not take ownership of r: Close does not close it.
+// It fails if the header is damaged or, for pcap, if the link type is one
+// sniff.ParseFrame does not handle. Open does not take ownership of r: Close does not close it.
 func Open(r io.Reader) (*Source, error) {
 	s := &Source{total: size(r)}
 	s.count.r = r
@@ -99,18 +105,12 @@ func Open(r io.Reader) (*Source, error) {
 	}
 	switch {
 	case bytes.Equal(magic, magicNg):
-		ng, err := pcapgo.NewNgReader(br, pcapgo.DefaultNgReaderOptions)
+		// Frames of every interface, each with its own link type: by
+		// default NgReader drops those whose link type differs from the
+		// first interface's.
+		ng, err := pcapgo.NewNgReader(br, pcapgo.NgReaderOptions{WantMixedLinkType: true})
 		if err != nil {
 			return nil, fmt.Errorf("pcapsrc: pcapng header: %w", err)
-		}
-		for i := range ng.NInterfaces() {
-			ifc, err := ng.Interface(i)
-			if err != nil {
-				return nil, fmt.Errorf("pcapsrc: pcapng interface %d: %w", i, err)
-			}
-			if _, err := linkType(ifc.LinkType); err != nil {
-				return nil, fmt.Errorf("pcapsrc: pcapng interface %d: %w", i, err)
-			}
 		}
 		s.r, s.ng = ng, ng
 	case bytes.HasPrefix(magic, magicGzip) || isPcap(magic):
@@ -167,7 +167,7 @@ func linkType(lt layers.LinkType) (sniff.LinkType, error) {
 	case layers.LinkTypeLinuxSLL2:
 		return sniff.LinkSLL2, nil
 	}
-	return 0, fmt.Errorf("pcapsrc: unsupported link type %d (%s)", uint16(lt), lt)
+	return 0, fmt.Errorf("%w %d (%s)", ErrUnsupportedLink, uint16(lt), lt)
 }
 
 // ReadFrame implements sniff.Source. It returns io.EOF at the end of the file
@@ -182,7 +182,12 @@ func (s *Source) ReadFrame() ([]byte, time.Time, sniff.LinkType, error) {
 		if s.closed.Load() {
 			return nil, time.Time{}, 0, errClosed
 		}
-		if errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) {
+		if err == io.EOF && ci.CaptureLength > 0 {
+			// pcapgo read a record header, then io.ReadFull found no
+			// bytes of the frame at all: the file was cut, not ended.
+			err = io.ErrUnexpectedEOF
+		}
+		if err == io.EOF {
 			return nil, time.Time{}, 0, io.EOF
 		}
 		return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: %w", s.frames.Load()+1, err)
@@ -194,7 +199,7 @@ func (s *Source) ReadFrame() ([]byte, time.Time, sniff.LinkType, error) {
 			return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: %w", s.frames.Load()+1, err)
 		}
 		if link, err = linkType(ifc.LinkType); err != nil {
-			return nil, time.Time{}, 0, err
+			return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: interface %d: %w", s.frames.Load()+1, ci.InterfaceIndex, err)
 		}
 	}
 	s.frames.Add(1)
