@@ -287,7 +287,13 @@ func (s *Shard) observeZK(m *proto.Message) {
 		t.bytes += uint64(max(m.Size, 0))
 		s.rep[k] = t
 		if m.Err != 0 {
-			s.errs[opCode{op: m.Op, code: m.Err}]++
+			ek := opCode{op: m.Op, code: m.Err}
+			if _, ok := s.errs[ek]; !ok && len(s.errs) >= maxErrKeys {
+				// Codes come off the wire; a damaged stream must not
+				// grow this map without bound.
+				ek = opCode{op: Overflow}
+			}
+			s.errs[ek]++
 		}
 		switch m.Op {
 		case "auth", "sasl":

@@ -64,6 +64,9 @@ func (c *Config) setDefaults() {
 // produced unbounded names.
 const maxOps = 128
 
+// maxErrKeys bounds the distinct (op, error code) pairs one shard keys on.
+const maxErrKeys = 1024
+
 // Stats is the aggregation state. It is safe for concurrent use.
 type Stats struct {
 	cfg    Config

@@ -1,0 +1,156 @@
+package exporter
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/zktap/zktap/exporter/stats"
+	"github.com/zktap/zktap/proto"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files")
+
+var (
+	t0     = time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	server = netip.MustParseAddrPort("10.0.0.1:2181")
+	alice  = "10.1.1.1:40000"
+	bob    = "10.1.1.2:40001"
+)
+
+func fixedNow() time.Time { return t0 }
+
+func zkMsg(kind proto.Kind, client, op, path string, size int) *proto.Message {
+	c := netip.MustParseAddrPort(client)
+	m := &proto.Message{Time: t0, Proto: proto.ZK, Kind: kind, Op: op, Size: size, Path: []byte(path),
+		Src: c, Dst: server}
+	if kind != proto.Request {
+		m.Src, m.Dst = server, c
+	}
+	m.ZK.DataLen, m.ZK.Children = -1, -1
+	return m
+}
+
+// workload observes a small, hand-made session of every kind of message the
+// exporter counts, and returns how many requests of each op it sent.
+func workload(s *stats.Stats) map[string]int {
+	sent := map[string]int{}
+	obs := func(m *proto.Message) {
+		if m.Kind == proto.Request && m.Proto == proto.ZK && m.Op != "connect" {
+			sent[m.Op]++
+		}
+		s.Observe(m)
+	}
+	pair := func(client, op, path string, lat time.Duration, err int32) {
+		obs(zkMsg(proto.Request, client, op, path, 30))
+		r := zkMsg(proto.Reply, client, op, path, 40)
+		r.Latency, r.Paired, r.Err = lat, true, err
+		obs(r)
+	}
+	c := zkMsg(proto.Request, alice, "connect", "", 49)
+	obs(c)
+	cr := zkMsg(proto.Reply, alice, "connect", "", 41)
+	cr.ZK.Timeout = 30000
+	obs(cr)
+	a := zkMsg(proto.Request, alice, "auth", "", 43)
+	// The decoder reports only the user half of digest "user:secret".
+	a.ZK.AuthScheme, a.ZK.AuthUser = []byte("digest"), []byte("user")
+	obs(a)
+	ar := zkMsg(proto.Reply, alice, "auth", "", 20)
+	ar.Paired, ar.Latency = true, 80*time.Microsecond
+	obs(ar)
+	pair(alice, "create", "/locks/lock-0000000001", 2*time.Millisecond, 0)
+	pair(alice, "create", "/locks/lock-0000000002", 3*time.Millisecond, 0)
+	pair(alice, "exists", "/app/config", 120*time.Microsecond, 0)
+	pair(bob, "getData", "/app/missing", 90*time.Microsecond, -101)
+	pair(bob, "ping", "", 60*time.Microsecond, 0)
+	w := zkMsg(proto.Request, bob, "getChildren", "/app", 30)
+	w.ZK.Watch = true
+	obs(w)
+	ev := zkMsg(proto.Event, bob, "notification", "/app", 40)
+	ev.ZK.EventType = 4
+	obs(ev)
+	obs(zkMsg(proto.Request, alice, "closeSession", "", 12))
+	obs(&proto.Message{Time: t0, Proto: proto.FourLetter, Kind: proto.Request, Op: "mntr", Src: netip.MustParseAddrPort(bob), Dst: server})
+	obs(&proto.Message{Time: t0, Proto: proto.ZAB, Kind: proto.Request, Op: "proposal"})
+	obs(&proto.Message{Time: t0, Proto: proto.ZAB, Kind: proto.Reply, Op: "ack", Paired: true, Latency: 400 * time.Microsecond})
+	obs(&proto.Message{Time: t0, Proto: proto.ZAB, Kind: proto.Event, Op: "commit", Paired: true, Latency: 700 * time.Microsecond})
+	obs(&proto.Message{Time: t0, Proto: proto.FLE, Kind: proto.Event, Op: "notification", FLE: proto.FLEInfo{State: "looking", Leader: 1}})
+	obs(&proto.Message{Time: t0.Add(1200 * time.Millisecond), Proto: proto.FLE, Kind: proto.Event, Op: "notification", FLE: proto.FLEInfo{State: "leading", Leader: 2}})
+	return sent
+}
+
+func newTestExporter(t *testing.T, opts Options) (*Exporter, *stats.Stats) {
+	t.Helper()
+	s := opts.Stats
+	if s == nil {
+		s = stats.New(stats.Config{Shards: 2}, fixedNow)
+		opts.Stats = s
+	}
+	if opts.Now == nil {
+		opts.Now = fixedNow
+	}
+	e, err := New(opts)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { _ = e.Shutdown(context.Background()) })
+	return e, s
+}
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// TestExposition pins metric names, types, units, help and labels in a
+// golden file (regenerate with go test ./exporter -update).
+func TestExposition(t *testing.T) {
+	var dec proto.Counters
+	dec.Count(proto.ZK, proto.ReasonOrphanReply)
+	dec.Count(proto.ZAB, proto.ReasonResync)
+	e, s := newTestExporter(t, Options{Decode: &dec, Health: func() stats.Health {
+		return stats.Health{Packets: 100, Bytes: 6400, KernelDrops: 1, QueueDrops: 2, FlowsActive: 3,
+			FlowsEvicted: 4, ReasmGaps: 5, ReasmOverflows: 6, BufferedBytes: 700, Messages: 42, DumpSubs: 1, DumpDropped: 9}
+	}})
+	workload(s)
+	_, body := get(t, e.Handler(), "/metrics")
+	// target_info carries host-dependent resource attributes.
+	var lines []string
+	for _, l := range strings.SplitAfter(body, "\n") {
+		if !strings.Contains(l, "target_info") {
+			lines = append(lines, l)
+		}
+	}
+	got := strings.Join(lines, "")
+	golden := filepath.Join("testdata", "exposition.prom")
+	if *update {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("/metrics (-want +got):\n%s", diff)
+	}
+	// The same, through client_golang's parser: the file is valid exposition.
+	if err := testutil.GatherAndCompare(e.Registry(), bytes.NewReader(want), "zookeeper_client_requests_total", "zookeeper_client_request_duration_seconds"); err != nil {
+		t.Errorf("GatherAndCompare: %v", err)
+	}
+}
