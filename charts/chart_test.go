@@ -721,11 +721,12 @@ func promName(m string) string {
 }
 
 // TestDashboards validates the dashboard JSON: a datasource and a pod
-// variable, a query on every panel, no overlapping panels, and (once
-// exporter/doc.go exists) only metric names the exporter documents.
+// variable, a query on every panel, no overlapping panels, and only metric
+// names and labels the exporter serves (its golden exposition) and
+// documents (exporter/doc.go, once it exists).
 func TestDashboards(t *testing.T) {
-	exporterDoc, docErr := os.ReadFile("../exporter/doc.go")
 	used := map[string]bool{}
+	byLabels := map[string][]string{} // query -> labels it aggregates by
 	for name, b := range dashboardFiles(t) {
 		t.Run(name, func(t *testing.T) {
 			dec := json.NewDecoder(bytes.NewReader(b))
@@ -781,6 +782,11 @@ func TestDashboards(t *testing.T) {
 					if strings.Count(tg.Expr, "(") != strings.Count(tg.Expr, ")") {
 						t.Errorf("panel %q query has unbalanced parentheses: %s", p.Title, tg.Expr)
 					}
+					for _, m := range byRE.FindAllStringSubmatch(tg.Expr, -1) {
+						for l := range strings.SplitSeq(m[1], ",") {
+							byLabels[tg.Expr] = append(byLabels[tg.Expr], strings.TrimSpace(l))
+						}
+					}
 					ms := metricRE.FindAllString(tg.Expr, -1)
 					if len(ms) == 0 {
 						t.Errorf("panel %q query names no zktap metric: %s", p.Title, tg.Expr)
@@ -798,22 +804,91 @@ func TestDashboards(t *testing.T) {
 			t.Errorf("no dashboard queries %s", m)
 		}
 	}
-	if errors.Is(docErr, fs.ErrNotExist) {
-		t.Log("exporter/doc.go does not exist yet: metric names not cross-checked")
-		return
-	} else if docErr != nil {
-		t.Fatal(docErr)
-	}
-	var missing []string
-	for m := range used {
-		if !regexp.MustCompile(`\b` + regexp.QuoteMeta(m) + `\b`).Match(exporterDoc) {
-			missing = append(missing, m)
+	// The exporter's golden exposition shows the names and labels zktap
+	// really serves; exporter/doc.go is the documented list.
+	families, err := expositionLabels("../exporter/testdata/exposition.prom")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		t.Log("exporter/testdata/exposition.prom does not exist: names and labels not cross-checked")
+	case err != nil:
+		t.Fatal(err)
+	default:
+		var missing []string
+		for m := range used {
+			if _, ok := families[m]; !ok {
+				missing = append(missing, m)
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Errorf("dashboards query metrics the exporter does not serve (exporter/testdata/exposition.prom): %v", missing)
+		}
+		for expr, labels := range byLabels {
+			have := map[string]bool{"le": true, "pod": true, "namespace": true, "instance": true, "job": true}
+			for _, m := range metricRE.FindAllString(expr, -1) {
+				for l := range families[promName(m)] {
+					have[l] = true
+				}
+			}
+			for _, l := range labels {
+				if !have[l] {
+					t.Errorf("query aggregates by label %q that none of its metrics has: %s", l, expr)
+				}
+			}
 		}
 	}
-	sort.Strings(missing)
-	if len(missing) > 0 {
-		t.Errorf("dashboards query metrics that exporter/doc.go does not list: %v", missing)
+	doc, err := os.ReadFile("../exporter/doc.go")
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		t.Log("exporter/doc.go does not exist yet: metric names not checked against it")
+	case err != nil:
+		t.Fatal(err)
+	default:
+		var missing []string
+		for m := range used {
+			if !regexp.MustCompile(`\b` + regexp.QuoteMeta(m) + `\b`).Match(doc) {
+				missing = append(missing, m)
+			}
+		}
+		sort.Strings(missing)
+		if len(missing) > 0 {
+			t.Errorf("dashboards query metrics that exporter/doc.go does not list: %v", missing)
+		}
 	}
+}
+
+var byRE = regexp.MustCompile(`\bby \(([^)]*)\)`)
+
+// expositionLabels reads a Prometheus text exposition and returns each
+// metric family (histogram series folded into their family) with the label
+// names it carries.
+func expositionLabels(path string) (map[string]map[string]bool, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	fams := map[string]map[string]bool{}
+	labelRE := regexp.MustCompile(`([a-zA-Z_][a-zA-Z0-9_]*)="`)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, rest, _ := strings.Cut(line, "{")
+		name, _, _ = strings.Cut(name, " ")
+		name = promName(name)
+		if fams[name] == nil {
+			fams[name] = map[string]bool{}
+		}
+		if labels, _, ok := strings.Cut(rest, "}"); ok {
+			for _, m := range labelRE.FindAllStringSubmatch(labels, -1) {
+				fams[name][m[1]] = true
+			}
+		}
+	}
+	if len(fams) == 0 {
+		return nil, fmt.Errorf("%s: no samples", path)
+	}
+	return fams, nil
 }
 
 // TestDashboardsLink checks charts/dashboards is the chart's own copy, so
