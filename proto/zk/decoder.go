@@ -60,12 +60,14 @@ type Decoder struct {
 	ctr  *proto.Counters
 	ep   proto.Endpoints
 
+	rd      jute.Reader   // record reader, reused
 	msg     proto.Message // reused for every emitted message
 	scratch proto.Message // resync validation target, never emitted
 
 	mode          mode
 	phase         [2]phase
 	resyncCounted [2]bool // this direction's resync episode was counted
+	budget        int     // work left in the current scan
 
 	session    int64 // from the ConnectResponse
 	hasSession bool
@@ -434,9 +436,12 @@ func (d *Decoder) decodeRecord(f recordFunc, b []byte, m *proto.Message, strict 
 	if f == nil {
 		return true, len(b) > 0
 	}
-	r := jute.NewReader(b, d.cfg.MaxFrame)
+	// The reader lives in d: passed to a function value, a local one
+	// would escape and cost an allocation per frame.
+	r := &d.rd
+	r.Reset(b, d.cfg.MaxFrame)
 	r.SetStrict(strict)
-	ok = f(&r, m) && r.Err() == nil
+	ok = f(r, m) && r.Err() == nil
 	return ok, ok && r.Remaining() > 0
 }
 

@@ -138,6 +138,18 @@ func toRec(t testing.TB, m *proto.Message) rec {
 			}
 		}
 	}
+	for _, s := range m.ZK.Sub {
+		for _, f := range forbidden {
+			if bytes.Contains(s.Path, []byte(f)) {
+				t.Errorf("sub-op leaks %q", f)
+			}
+		}
+	}
+	return snapshot(m)
+}
+
+// snapshot copies m into a rec.
+func snapshot(m *proto.Message) rec {
 	r := rec{
 		Proto: m.Proto, Kind: m.Kind, Op: m.Op, Session: m.Session, HasSession: m.HasSession,
 		Xid: m.Xid, HasXid: m.HasXid, Zxid: m.Zxid, HasZxid: m.HasZxid, Err: m.Err,
@@ -148,11 +160,6 @@ func toRec(t testing.TB, m *proto.Message) rec {
 		AuthUser: string(m.ZK.AuthUser), Watches: m.ZK.Watches, TLS: m.ZK.TLS, Text: string(m.Text),
 	}
 	for _, s := range m.ZK.Sub {
-		for _, f := range forbidden {
-			if bytes.Contains(s.Path, []byte(f)) {
-				t.Errorf("sub-op leaks %q", f)
-			}
-		}
 		r.Sub = append(r.Sub, sub{s.Op, string(s.Path), s.Err})
 	}
 	return r

@@ -44,6 +44,10 @@ const (
 // most this much rescanning per Feed.
 const scanAhead = 64 << 10
 
+// scanBudget is the fixed part of the work one scan may do, in bytes
+// validated or offsets tried.
+const scanBudget = 256 << 10
+
 // scan looks for a provable frame boundary in b. It returns the offset of
 // the boundary and true, or the number of bytes proven useless and false.
 //
@@ -54,7 +58,19 @@ const scanAhead = 64 << 10
 // candidate on are kept for the next Feed.
 func (d *Decoder) scan(dir proto.Dir, b []byte) (int, bool) {
 	first := -1
+	// Validating a candidate parses its frames; crafted bytes (znode data
+	// is attacker-controlled) can make many offsets look like long frames.
+	// The budget bounds the work of one call to a few passes over b; when
+	// it runs out the scan resumes on the next Feed.
+	d.budget = 4*len(b) + scanBudget
 	for p := 0; p < len(b); p++ {
+		if d.budget < 0 {
+			if first < 0 {
+				first = p
+			}
+			return first, false
+		}
+		d.budget--
 		switch d.candidate(dir, b[p:]) {
 		case accept:
 			return p, true
@@ -101,6 +117,7 @@ func (d *Decoder) candidate(dir proto.Dir, b []byte) verdict {
 		if int(l) > len(rest)-4 {
 			return needMore
 		}
+		d.budget -= int(l)
 		ok, strong := d.validFrame(dir, rest[4:4+l])
 		if !ok {
 			return reject
