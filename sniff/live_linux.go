@@ -182,9 +182,15 @@ func (l *Live) ReadFrame() ([]byte, time.Time, LinkType, error) {
 			err = l.rerr
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) || l.closed.Load() {
-				l.deadline = time.Time{}
+			if l.closed.Load() {
 				continue
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// Tell the caller the line was idle for ReadTimeout: the
+				// pipeline uses it to hand partly filled batches to its
+				// workers and to age out idle flows.
+				l.deadline = time.Time{}
+				return nil, time.Time{}, 0, l.opError(os.ErrDeadlineExceeded)
 			}
 			if errors.Is(err, unix.EINTR) {
 				continue

@@ -7,7 +7,8 @@ import "time"
 // may be called from any goroutine.
 type Source interface {
 	// ReadFrame returns the next frame; data is valid until the next call.
-	// io.EOF ends a file.
+	// io.EOF ends a file. A live source that saw nothing for its read
+	// timeout returns an error whose Timeout() is true; reading may go on.
 	ReadFrame() (data []byte, ts time.Time, link LinkType, err error)
 	// Stats returns cumulative counters.
 	Stats() Stats

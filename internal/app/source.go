@@ -41,6 +41,9 @@ func openSource(o CaptureOptions) (*source, error) {
 	s, err := sniff.OpenLive(o.Iface, sniff.Config{
 		ZKPorts: o.ZKPorts, ZABPorts: o.ZABPorts, FLEPorts: o.FLEPorts,
 		SnapLen: o.SnapLen, ReadTimeout: 200 * time.Millisecond,
+		// Bursts (a 1 MB reply arrives as 64 KB loopback super-packets)
+		// overflow the default 208 KB socket buffer.
+		RecvBuffer: 64 << 20,
 	})
 	if err != nil {
 		return nil, err
