@@ -32,18 +32,21 @@ func (f *frameCounter) Consume(b []byte, _ time.Time) int {
 func (f *frameCounter) Gap() { f.gaps++ }
 
 const (
-	mss       = 1460
-	frameSize = 200               // 4-byte length + 196 bytes: frames straddle segments
-	cycle     = 10 * mss          // 73 frames exactly, so the stream repeats every cycle
-	nFrames   = cycle / frameSize // per cycle
+	mss = 1460
+	// The stream repeats every cycle bytes: 73 frames of 200 bytes, which
+	// straddle segments, or 100 of 146, which end where segments do.
+	cycle        = 10 * mss
+	frameSize    = 200
+	alignedFrame = 146
+	nFrames      = cycle / frameSize
 )
 
-// segments returns one cycle of a stream of frameSize frames cut into
+// segments returns one cycle of a stream of frameSize-byte frames cut into
 // 1460-byte segments.
-func segments() [][]byte {
+func segments(frameSize int) [][]byte {
 	var stream []byte
-	for range nFrames {
-		stream = binary.BigEndian.AppendUint32(stream, frameSize-4) // length of the body
+	for range cycle / frameSize {
+		stream = binary.BigEndian.AppendUint32(stream, uint32(frameSize-4)) // length of the body
 		stream = append(stream, make([]byte, frameSize-4)...)
 	}
 	var segs [][]byte
@@ -65,8 +68,8 @@ type feeder struct {
 	n       int
 }
 
-func newFeeder(reorder int) *feeder {
-	f := &feeder{s: new(Stream), c: new(frameCounter), segs: segments(), seq: 1, reorder: reorder}
+func newFeeder(reorder, frameSize int) *feeder {
+	f := &feeder{s: new(Stream), c: new(frameCounter), segs: segments(frameSize), seq: 1, reorder: reorder}
 	f.s.Init(Limits{}, &Budget{}, nil)
 	return f
 }
@@ -103,7 +106,7 @@ func TestAllocs(t *testing.T) {
 		{"reordered", 3},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			f := newFeeder(tt.reorder)
+			f := newFeeder(tt.reorder, frameSize)
 			f.cycle() // warm-up: the window grows once
 			if got := testing.AllocsPerRun(100, f.cycle); got != 0 {
 				t.Errorf("AllocsPerRun = %v, want 0", got)
@@ -119,14 +122,16 @@ func TestAllocs(t *testing.T) {
 
 func BenchmarkStream(b *testing.B) {
 	for _, bb := range []struct {
-		name    string
-		reorder int
+		name      string
+		reorder   int
+		frameSize int
 	}{
-		{"InOrder", 0},
-		{"Reorder10pct", 20}, // one swap per 20 segments moves 10% of them
+		{"InOrder", 0, frameSize},
+		{"InOrderAligned", 0, alignedFrame}, // no tail is ever copied
+		{"Reorder10pct", 20, frameSize},     // one swap per 20 segments moves 10% of them
 	} {
 		b.Run(bb.name, func(b *testing.B) {
-			f := newFeeder(bb.reorder)
+			f := newFeeder(bb.reorder, bb.frameSize)
 			f.cycle()
 			b.ReportAllocs()
 			b.SetBytes(cycle)
