@@ -68,6 +68,7 @@ type Decoder struct {
 	phase         [2]phase
 	resyncCounted [2]bool // this direction's resync episode was counted
 	budget        int     // work left in the current scan
+	closed        bool    // Close ran; a second Close does nothing
 
 	session    int64 // from the ConnectResponse
 	hasSession bool
@@ -105,6 +106,7 @@ func NewDecoder(cfg Config, sink proto.Sink, ctr *proto.Counters) *Decoder {
 // (pending slots, Sub and text buffers) so reuse does not allocate.
 func (d *Decoder) Reset(ep proto.Endpoints) {
 	d.ep = ep
+	d.closed = false
 	d.msg.Reset()
 	d.mode = modeUnknown
 	d.phase, d.resyncCounted = [2]phase{}, [2]bool{}
@@ -213,6 +215,10 @@ func (d *Decoder) Gap(dir proto.Dir) {
 // Close implements proto.ConnDecoder: still-pending requests are counted
 // unanswered, and a four-letter-word reply is emitted.
 func (d *Decoder) Close(ts time.Time) {
+	if d.closed {
+		return
+	}
+	d.closed = true
 	switch d.mode {
 	case modeZK:
 		for range d.q.n {
@@ -233,7 +239,6 @@ func (d *Decoder) Close(ts time.Time) {
 		m.Text = d.text
 		m.Latency, m.Paired = d.replyTS.Sub(d.wordTS), true
 		d.emit()
-		d.wordSent = false // a second Close emits nothing
 	}
 }
 
@@ -518,16 +523,28 @@ func (d *Decoder) reply(b []byte, ts time.Time, size int) {
 		}
 	}
 	if p.op == opMulti && m.Err == 0 {
-		// A failed multi has header err 0; surface the failing op's code.
-		for _, s := range m.ZK.Sub {
-			if s.Err != 0 && s.Err != -2 {
-				m.Err = s.Err
-				break
-			}
-		}
+		m.Err = multiErr(m.ZK.Sub)
 	}
 	d.emit()
 	d.q.pop()
+}
+
+// multiErr returns the code a failed multi failed with. Its header err is
+// 0; the failing op carries the real code and the ops after it -2
+// (RUNTIMEINCONSISTENCY), so the first code other than 0 and -2 wins, and
+// -2 only if nothing else is there.
+func multiErr(subs []proto.SubOp) int32 {
+	var code int32
+	for _, s := range subs {
+		switch {
+		case s.Err == 0:
+		case s.Err != -2:
+			return s.Err
+		case code == 0:
+			code = s.Err
+		}
+	}
+	return code
 }
 
 // orphanOp names a reply that has no request: the special xids say what
