@@ -53,7 +53,9 @@ FROM ${RUNTIME_IMAGE}
 #     --security-opt=no-new-privileges <image> serve --iface lo
 #   docker run --rm --cap-drop=ALL <image> serve --iface lo
 COPY --from=build /out/zktap /zktap
-USER nonroot:nonroot
+# Numeric, not "nonroot": kubelet can only enforce runAsNonRoot against a
+# numeric image user. 65532 is distroless's nonroot.
+USER 65532:65532
 EXPOSE 9771
 ENTRYPOINT ["/zktap"]
 CMD ["serve"]
