@@ -43,9 +43,10 @@ func zkMsg(kind proto.Kind, client, op, path string, size int) *proto.Message {
 }
 
 // workload observes a small, hand-made session of every kind of message the
-// exporter counts, and returns how many requests of each op it sent.
-func workload(s *stats.Stats) map[string]int {
-	sent := map[string]int{}
+// exporter counts, and returns how many requests of each op it sent and
+// how many of them were answered with a paired reply.
+func workload(s *stats.Stats) (sent, answered map[string]int) {
+	sent, answered = map[string]int{}, map[string]int{}
 	obs := func(m *proto.Message) {
 		if m.Kind == proto.Request && m.Proto == proto.ZK && m.Op != "connect" {
 			sent[m.Op]++
@@ -57,6 +58,7 @@ func workload(s *stats.Stats) map[string]int {
 		r := zkMsg(proto.Reply, client, op, path, 40)
 		r.Latency, r.Paired, r.Err = lat, true, err
 		obs(r)
+		answered[op]++
 	}
 	c := zkMsg(proto.Request, alice, "connect", "", 49)
 	obs(c)
@@ -70,11 +72,15 @@ func workload(s *stats.Stats) map[string]int {
 	ar := zkMsg(proto.Reply, alice, "auth", "", 20)
 	ar.Paired, ar.Latency = true, 80*time.Microsecond
 	obs(ar)
+	answered["auth"]++
 	pair(alice, "create", "/locks/lock-0000000001", 2*time.Millisecond, 0)
 	pair(alice, "create", "/locks/lock-0000000002", 3*time.Millisecond, 0)
 	pair(alice, "exists", "/app/config", 120*time.Microsecond, 0)
 	pair(bob, "getData", "/app/missing", 90*time.Microsecond, -101)
 	pair(bob, "ping", "", 60*time.Microsecond, 0)
+	mu := zkMsg(proto.Request, alice, "multi", "", 90)
+	mu.ZK.Sub = []proto.SubOp{{Op: "create", Path: []byte("/jobs/123e4567-e89b-12d3-a456-426614174000")}, {Op: "delete", Path: []byte("/jobs/7")}}
+	obs(mu)
 	w := zkMsg(proto.Request, bob, "getChildren", "/app", 30)
 	w.ZK.Watch = true
 	obs(w)
@@ -88,7 +94,7 @@ func workload(s *stats.Stats) map[string]int {
 	obs(&proto.Message{Time: t0, Proto: proto.ZAB, Kind: proto.Event, Op: "commit", Paired: true, Latency: 700 * time.Microsecond})
 	obs(&proto.Message{Time: t0, Proto: proto.FLE, Kind: proto.Event, Op: "notification", FLE: proto.FLEInfo{State: "looking", Leader: 1}})
 	obs(&proto.Message{Time: t0.Add(1200 * time.Millisecond), Proto: proto.FLE, Kind: proto.Event, Op: "notification", FLE: proto.FLEInfo{State: "leading", Leader: 2}})
-	return sent
+	return sent, answered
 }
 
 func newTestExporter(t *testing.T, opts Options) (*Exporter, *stats.Stats) {
@@ -122,7 +128,8 @@ func TestExposition(t *testing.T) {
 	var dec proto.Counters
 	dec.Count(proto.ZK, proto.ReasonOrphanReply)
 	dec.Count(proto.ZAB, proto.ReasonResync)
-	e, s := newTestExporter(t, Options{Decode: &dec, Health: func() stats.Health {
+	s := stats.New(stats.Config{Shards: 2, PathLatency: true}, fixedNow)
+	e, _ := newTestExporter(t, Options{Stats: s, Decode: &dec, Health: func() stats.Health {
 		return stats.Health{Packets: 100, Bytes: 6400, KernelDrops: 1, QueueDrops: 2, FlowsActive: 3,
 			FlowsEvicted: 4, ReasmGaps: 5, ReasmOverflows: 6, BufferedBytes: 700, Messages: 42, DumpSubs: 1, DumpDropped: 9}
 	}})
