@@ -57,12 +57,20 @@ func ErrorToken(err error) string {
 // one or two IPv6 extension headers; the bounds keep hostile frames from
 // turning parsing into a long loop.
 const (
-	maxVLANTags     = 4
-	maxIPv6Ext      = 8
-	linkRawDLT12    = LinkType(12) // DLT_RAW on most BSDs
-	linkRawDLT14    = LinkType(14) // DLT_RAW on OpenBSD
-	linkIPv4        = LinkType(228)
-	linkIPv6        = LinkType(229)
+	maxVLANTags = 4
+	maxIPv6Ext  = 8
+)
+
+// Link types that also carry raw IP, accepted as aliases of LinkRaw.
+const (
+	linkRawDLT12 = LinkType(12)  // DLT_RAW on most BSDs
+	linkRawDLT14 = LinkType(14)  // DLT_RAW on OpenBSD
+	linkIPv4     = LinkType(228) // LINKTYPE_IPV4
+	linkIPv6     = LinkType(229) // LINKTYPE_IPV6
+)
+
+// EtherTypes and the IP protocol number parsed here.
+const (
 	etherTypeIPv4   = 0x0800
 	etherTypeIPv6   = 0x86dd
 	etherType8021Q  = 0x8100
@@ -72,7 +80,8 @@ const (
 )
 
 // ParseFrame parses the link, IP and TCP headers of frame in place and fills
-// seg. It does not allocate: seg.Payload aliases frame, so it is valid only as
+// seg. link is one of the LinkType constants; LINKTYPE values 12, 14, 228 and
+// 229 are accepted as raw IP too. It does not allocate: seg.Payload aliases frame, so it is valid only as
 // long as frame is (for a Source, until the next ReadFrame).
 //
 // Payload is clamped both to the bytes captured and to the length the IP
