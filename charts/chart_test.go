@@ -94,7 +94,7 @@ type (
 		} `yaml:"spec"`
 	}
 	podSpec struct {
-		Containers []container `yaml:"containers"`
+		Containers []yaml.Node `yaml:"containers"` // decoded strictly one by one
 		Volumes    []volume    `yaml:"volumes"`
 	}
 	volume struct {
@@ -106,10 +106,16 @@ type (
 			SecretName string `yaml:"secretName"`
 		} `yaml:"secret"`
 	}
+	// container lists every field the sidecar template may emit, and is
+	// decoded with KnownFields, so a misspelt key (readOnlyRootFileSystem)
+	// fails the test instead of being ignored by the API server's lenient
+	// decoding until someone notices.
 	container struct {
 		Name            string           `yaml:"name"`
 		Image           string           `yaml:"image"`
+		ImagePullPolicy string           `yaml:"imagePullPolicy"`
 		Args            []string         `yaml:"args"`
+		Env             []map[string]any `yaml:"env"`
 		Ports           []containerPort  `yaml:"ports"`
 		LivenessProbe   *probe           `yaml:"livenessProbe"`
 		ReadinessProbe  *probe           `yaml:"readinessProbe"`
@@ -131,11 +137,19 @@ type (
 		TCPSocket *struct {
 			Port string `yaml:"port"`
 		} `yaml:"tcpSocket"`
+		InitialDelaySeconds int `yaml:"initialDelaySeconds"`
+		PeriodSeconds       int `yaml:"periodSeconds"`
+		TimeoutSeconds      int `yaml:"timeoutSeconds"`
+		FailureThreshold    int `yaml:"failureThreshold"`
 	}
 	securityContext struct {
-		Privileged               *bool `yaml:"privileged"`
-		RunAsNonRoot             *bool `yaml:"runAsNonRoot"`
-		RunAsUser                *int  `yaml:"runAsUser"`
+		Privileged     *bool `yaml:"privileged"`
+		RunAsNonRoot   *bool `yaml:"runAsNonRoot"`
+		RunAsUser      *int  `yaml:"runAsUser"`
+		RunAsGroup     *int  `yaml:"runAsGroup"`
+		SeccompProfile *struct {
+			Type string `yaml:"type"`
+		} `yaml:"seccompProfile"`
 		ReadOnlyRootFilesystem   *bool `yaml:"readOnlyRootFilesystem"`
 		AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 		Capabilities             *struct {
@@ -277,11 +291,28 @@ func sidecar(t *testing.T, r rendered) (container, []volume) {
 	r.one(t, "StatefulSet", &sts)
 	pod := sts.Spec.Template.Spec
 	var names []string
-	for _, c := range pod.Containers {
-		names = append(names, c.Name)
-		if c.Name == "zktap" {
-			return c, pod.Volumes
+	for _, n := range pod.Containers {
+		var named struct {
+			Name string `yaml:"name"`
 		}
+		if err := n.Decode(&named); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, named.Name)
+		if named.Name != "zktap" {
+			continue
+		}
+		b, err := yaml.Marshal(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		var c container
+		if err := dec.Decode(&c); err != nil {
+			t.Fatalf("zktap container has a field the test does not know (misspelt?): %v\n%s", err, b)
+		}
+		return c, pod.Volumes
 	}
 	t.Fatalf("no zktap container in the StatefulSet, containers: %v", names)
 	return container{}, nil
