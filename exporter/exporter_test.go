@@ -161,3 +161,23 @@ func TestExposition(t *testing.T) {
 		t.Errorf("GatherAndCompare: %v", err)
 	}
 }
+
+// TestDocListsEveryMetric keeps the package documentation in step with the
+// exposition: every family in the golden file is named in doc.go.
+func TestDocListsEveryMetric(t *testing.T) {
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	prom, err := os.ReadFile(filepath.Join("testdata", "exposition.prom"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(prom), "\n") {
+		if f := strings.Fields(l); len(f) >= 3 && f[0] == "#" && f[1] == "TYPE" {
+			if !strings.Contains(string(doc), f[2]) {
+				t.Errorf("doc.go does not list %s", f[2])
+			}
+		}
+	}
+}
