@@ -15,7 +15,8 @@ const (
 // Buffers are released when they become empty and have grown above
 // shrinkAbove, so an idle connection does not pin the memory of the one large
 // message it once carried. Below it they are kept to avoid reallocating on
-// every partial frame.
+// every partial frame, unless the budget is more than half used: then many
+// idle connections would otherwise pin it.
 const (
 	minBuffer   = 4 << 10
 	shrinkAbove = 64 << 10
@@ -73,6 +74,19 @@ func (b *Budget) take(n int) bool {
 	}
 	b.used += int64(n)
 	return true
+}
+
+// short reports whether more than half of the budget is in use, when
+// streams should release the empty buffers they keep for reuse.
+func (b *Budget) short() bool {
+	if b == nil {
+		return false
+	}
+	limit := b.Max
+	if limit <= 0 {
+		limit = DefaultBudget
+	}
+	return 2*b.used > limit
 }
 
 func (b *Budget) give(n int) {

@@ -187,3 +187,32 @@ func TestMaxOutOfOrder(t *testing.T) {
 		t.Errorf("Stats().Gaps = %d, consumer saw %d", s.Stats().Gaps, got)
 	}
 }
+
+func TestEmptyBuffersReleasedUnderPressure(t *testing.T) {
+	budget := &Budget{Max: 3 * minBuffer}
+	streams := make([]Stream, 3)
+	c := &frameCounter{}
+	frame := []byte{0, 0, 0, 4, 'a', 'b', 'c', 'd'}
+	for i := range streams {
+		s := &streams[i]
+		s.Init(Limits{}, budget, nil)
+		add(s, c, 1000, frame[:5]) // a tail: the stream takes a minimum buffer
+		add(s, c, 1005, frame[5:]) // completed: the buffer is empty
+	}
+	// The first stream kept its empty buffer while the budget was at most
+	// half used; the later ones found it short and released theirs.
+	var got []int
+	for i := range streams {
+		got = append(got, streams[i].Capacity())
+	}
+	if diff := cmp.Diff([]int{minBuffer, 0, 0}, got); diff != "" {
+		t.Errorf("capacities (-want +got):\n%s", diff)
+	}
+	if c.frames != 3 || budget.Used() != minBuffer {
+		t.Errorf("frames = %d, budget.Used() = %d, want 3 and %d", c.frames, budget.Used(), minBuffer)
+	}
+	streams[0].Flush(c)
+	if streams[0].Capacity() != 0 || budget.Used() != 0 {
+		t.Errorf("after Flush: Capacity() = %d, budget.Used() = %d, want 0", streams[0].Capacity(), budget.Used())
+	}
+}

@@ -321,9 +321,10 @@ func (s *Stream) deliver(c Consumer) {
 	}
 }
 
-// shrink releases a large buffer once it holds nothing.
+// shrink releases a buffer that holds nothing if it is large or the budget
+// runs short; otherwise it is kept so that the next tail needs no allocation.
 func (s *Stream) shrink() {
-	if len(s.buf) > shrinkAbove {
+	if len(s.buf) > shrinkAbove || s.budget.short() {
 		s.budget.give(len(s.buf))
 		s.buf = nil
 	}
@@ -481,7 +482,9 @@ func (s *Stream) loseTo(target uint32, c Consumer) {
 
 // Flush delivers what can be delivered, on FIN, RST or idle timeout: each
 // hole still open is declared lost (Consumer.Gap) and the bytes after it are
-// offered. Bytes the consumer then leaves are dropped.
+// offered. Bytes the consumer then leaves are dropped, and the buffer is
+// released. The stream stays usable: later segments continue after what was
+// flushed.
 func (s *Stream) Flush(c Consumer) {
 	s.deliver(c)
 	for {
@@ -498,6 +501,8 @@ func (s *Stream) Flush(c Consumer) {
 		s.base = s.held[0].end
 		s.held = s.held[:0]
 	}
+	// A flushed stream is idle or closing: give its memory back.
 	s.off = 0
-	s.shrink()
+	s.budget.give(len(s.buf))
+	s.buf = nil
 }
