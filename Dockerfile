@@ -15,7 +15,9 @@
 ARG GO_IMAGE=golang:1.26.8-bookworm@sha256:dc9ad6c05acc7a88e5b71bde60a5fe3bd4b9f0db209011711b464107438a8107
 ARG RUNTIME_IMAGE=gcr.io/distroless/static-debian12:nonroot@sha256:afa5c872c891853ca7fcf1f12c3edb23f7eeef36189728842dd51042ff57f7ab
 
-FROM ${GO_IMAGE} AS build
+# Cross-compile on the build host's platform; setcap only writes an xattr, so
+# it works on a binary of any architecture.
+FROM --platform=$BUILDPLATFORM ${GO_IMAGE} AS build
 # setcap lives in libcap2-bin; it is only needed here, never in the runtime image.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libcap2-bin \
@@ -45,8 +47,12 @@ RUN --mount=type=cache,target=/go/pkg/mod \
  && getcap /out/zktap | grep -q cap_net_raw
 
 FROM ${RUNTIME_IMAGE}
-# COPY keeps the security.capability xattr under BuildKit (the default builder
-# since Docker 23); the legacy builder drops it. Check a built image the way
+# COPY --from keeps the security.capability xattr under BuildKit (the default
+# builder since Docker 23, and required here for RUN --mount); BuildKit's own
+# rootless image relies on it for newuidmap. Do not add --link: it dropped
+# file capabilities in Docker 23.0 (moby/moby#45128). kaniko drops them too
+# (GoogleContainerTools/kaniko#2866), and so does exporting with
+# --output type=tar (moby/buildkit#2250). Check a built image the way
 # Kubernetes runs it; the first must capture, the second must fail to exec
 # with "operation not permitted":
 #   docker run --rm --cap-drop=ALL --cap-add=NET_RAW \

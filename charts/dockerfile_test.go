@@ -44,8 +44,11 @@ func parseDockerfile(t *testing.T, path string) dockerfile {
 				}
 			}
 		case "FROM":
-			ref, _, _ := strings.Cut(strings.TrimSpace(rest), " ")
-			ref = os.Expand(ref, func(k string) string { return d.args[k] })
+			fields := strings.Fields(rest)
+			for len(fields) > 1 && strings.HasPrefix(fields[0], "--") {
+				fields = fields[1:] // --platform=...
+			}
+			ref := os.Expand(fields[0], func(k string) string { return d.args[k] })
 			d.froms = append(d.froms, ref)
 			d.final = nil
 			return
@@ -111,6 +114,10 @@ func TestDockerfile(t *testing.T) {
 		if !strings.Contains(all, want) {
 			t.Errorf("Dockerfile lacks %q", want)
 		}
+	}
+
+	if strings.Contains(all, "COPY --link") {
+		t.Error("COPY --link dropped file capabilities in Docker 23.0 (moby/moby#45128)")
 	}
 
 	// The final stage holds the binary and nothing that could add privilege.
