@@ -5,7 +5,7 @@
 # built from source with the Go toolchain because that needs no extra package
 # repository and FIELD-NOTES records that v3.22.0 builds with this Go version.
 #
-# Usage: charts/install-helm.sh            (installs into $(go env GOPATH)/bin)
+# Usage: charts/install-helm.sh            (installs into /usr/local/bin)
 #        GOBIN=/usr/local/bin charts/install-helm.sh
 set -eu
 
