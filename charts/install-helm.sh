@@ -6,7 +6,7 @@
 # repository and FIELD-NOTES records that v3.22.0 builds with this Go version.
 #
 # Usage: charts/install-helm.sh            (installs into /usr/local/bin)
-#        GOBIN=/usr/local/bin charts/install-helm.sh
+#        GOBIN=$HOME/bin charts/install-helm.sh   (anywhere else on PATH)
 set -eu
 
 HELM_VERSION=${HELM_VERSION:-v3.22.0}
