@@ -100,7 +100,7 @@ func (b *Budget) give(n int) {
 // collector reads a copy handed over by the worker.
 type Stats struct {
 	Delivered     uint64 // bytes consumed by the consumer
-	Retransmitted uint64 // bytes trimmed because they were already delivered or held
+	Retransmitted uint64 // bytes trimmed because they were already delivered, skipped, held or given up
 	OutOfOrder    uint64 // segments held because they arrived ahead of a hole
 	Gaps          uint64 // holes declared lost (Consumer.Gap calls)
 	Lost          uint64 // bytes dropped: in declared holes, or buffered and dropped on overflow

@@ -216,3 +216,63 @@ func TestEmptyBuffersReleasedUnderPressure(t *testing.T) {
 		t.Errorf("after Flush: Capacity() = %d, budget.Used() = %d, want 0", streams[0].Capacity(), budget.Used())
 	}
 }
+
+// skipAll asks, on its first call, to skip everything that follows.
+type skipAll struct{ calls, gaps int }
+
+func (s *skipAll) Consume(b []byte, _ time.Time) int {
+	s.calls++
+	return 1 << 40
+}
+
+func (s *skipAll) Gap() { s.gaps++ }
+
+func TestSkipRestOfStream(t *testing.T) {
+	var s Stream
+	s.Init(Limits{MaxBuffered: 64, MaxOutOfOrder: 1}, nil, nil)
+	c := &skipAll{}
+	s.Add(&sniff.Segment{Seq: isn, Flags: sniff.SYN}, c)
+	seq := uint32(1000)
+	send := func(j int) {
+		add(&s, c, seq+uint32(j*1000), make([]byte, 1000))
+		if s.Capacity() != 0 {
+			t.Fatalf("segment %d: Capacity() = %d while skipping", j, s.Capacity())
+		}
+	}
+	send(0) // the consumer asks to skip everything after it
+	// The other 99 1000-byte segments: pairs swapped, and those numbered
+	// 9, 19, ... lost. None of it is held, delivered or reported as a gap,
+	// though each pair is out of order and the bounds are tiny.
+	for i := 1; i < 100; i += 2 {
+		for _, j := range []int{i + 1, i} {
+			if j < 100 && j%10 != 9 {
+				send(j)
+			}
+		}
+	}
+	st := s.Stats()
+	got := []int{c.calls, c.gaps, int(st.Delivered), int(st.Skipped), int(st.Retransmitted)}
+	// Skipped: segments 1-98, passed over whether they arrived or not (99
+	// never was). Retransmitted: the 40 odd segments that arrived after
+	// their successor, the lost ones (9, ..., 89) excepted.
+	if diff := cmp.Diff([]int{1, 0, 1000, 98_000, 40_000}, got); diff != "" {
+		t.Errorf("calls, gaps, delivered, skipped, retransmitted (-want +got):\n%s", diff)
+	}
+}
+
+// negative returns a negative count, which must be taken as zero.
+type negative struct{ calls int }
+
+func (n *negative) Consume([]byte, time.Time) int { n.calls++; return -5 }
+func (n *negative) Gap()                          {}
+
+func TestNegativeConsumeIsZero(t *testing.T) {
+	var s Stream
+	s.Init(Limits{}, nil, nil)
+	c := &negative{}
+	add(&s, c, 1000, []byte("abc"))
+	add(&s, c, 1003, []byte("def"))
+	if s.Buffered() != 6 || s.Stats().Delivered != 0 || c.calls != 2 {
+		t.Errorf("Buffered() = %d, Delivered = %d, calls = %d, want 6, 0, 2", s.Buffered(), s.Stats().Delivered, c.calls)
+	}
+}
