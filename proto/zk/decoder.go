@@ -68,7 +68,8 @@ type Decoder struct {
 	phase         [2]phase
 	resyncCounted [2]bool // this direction's resync episode was counted
 	budget        int     // work left in the current scan
-	closed        bool    // Close ran; a second Close does nothing
+	scans         [2]scanState
+	closed        bool // Close ran; a second Close does nothing
 
 	session    int64 // from the ConnectResponse
 	hasSession bool
@@ -110,6 +111,8 @@ func (d *Decoder) Reset(ep proto.Endpoints) {
 	d.msg.Reset()
 	d.mode = modeUnknown
 	d.phase, d.resyncCounted = [2]phase{}, [2]bool{}
+	d.scans[0].reset()
+	d.scans[1].reset()
 	d.session, d.hasSession, d.reqSession = 0, false, 0
 	d.connectTS = time.Time{}
 	d.q.clear()
@@ -270,10 +273,12 @@ func (d *Decoder) feed4LW(dir proto.Dir, b []byte, ts time.Time) int {
 	return len(b)
 }
 
-// enterResync starts a resync episode on dir; it is counted when the
-// episode's first bytes are scanned, so a direction that never carries
-// data after a join is not counted.
+// enterResync starts a resync episode on dir, or restarts the scan of one
+// in progress (after a gap the bytes it had examined are gone). The
+// episode is counted when its first bytes are scanned, so a direction that
+// never carries data after a join is not counted.
 func (d *Decoder) enterResync(dir proto.Dir) {
+	d.scans[dir].reset()
 	if d.phase[dir] != phaseResync {
 		d.phase[dir] = phaseResync
 		d.resyncCounted[dir] = false

@@ -28,7 +28,9 @@ import (
 // is lost if the connection closes first.
 //
 // Rejected offsets are consumed as the scan moves on, so at most the bytes
-// of an undecided candidate (two frames of at most MaxFrame each) are held.
+// of the earliest undecided candidate (two frames of at most MaxFrame
+// each) are held, and each offset is examined a bounded number of times
+// however the bytes are split across Feeds.
 // An episode is counted as resync once, when its first bytes arrive.
 
 type verdict uint8
@@ -39,54 +41,114 @@ const (
 	needMore
 )
 
-// scanAhead bounds how far past the first undecided candidate scan keeps
-// looking for a proven boundary, so waiting for a long candidate costs at
-// most this much rescanning per Feed.
-const scanAhead = 64 << 10
+// maxCands is how many undecided candidates a direction tracks. When more
+// are open, the one waiting for the most data is forgotten: misaligned
+// bytes often look like the header of a long frame, real frames are short.
+const maxCands = 16
 
-// scanBudget is the fixed part of the work one scan may do, in bytes
-// validated or offsets tried.
+// scanBudget is the fixed part of the work one scan may do, in offsets
+// tried plus bytes validated.
 const scanBudget = 256 << 10
 
+// cand is an undecided candidate boundary: offset pos (relative to the
+// bytes the next scan sees) cannot be judged before wake bytes are there.
+type cand struct{ pos, wake int }
+
+// scanState is a direction's resync progress, kept across Feeds so that no
+// offset is examined twice: a rejected offset stays rejected, and an
+// undecided one is looked at again only once the bytes it waits for exist.
+type scanState struct {
+	next  int // first offset not yet examined
+	cands [maxCands]cand
+	n     int
+}
+
+func (s *scanState) reset() { s.next, s.n = 0, 0 }
+
+// add records an undecided candidate, evicting the one that waits longest
+// when full.
+func (s *scanState) add(c cand) {
+	if s.n < maxCands {
+		s.cands[s.n] = c
+		s.n++
+		return
+	}
+	far := 0
+	for i := 1; i < s.n; i++ {
+		if s.cands[i].wake > s.cands[far].wake {
+			far = i
+		}
+	}
+	if c.wake < s.cands[far].wake {
+		s.cands[far] = c
+	}
+}
+
+// shift rebases offsets after k bytes were consumed.
+func (s *scanState) shift(k int) {
+	s.next -= k
+	for i := 0; i < s.n; i++ {
+		s.cands[i].pos -= k
+		s.cands[i].wake -= k
+	}
+}
+
 // scan looks for a provable frame boundary in b. It returns the offset of
-// the boundary and true, or the number of bytes proven useless and false.
+// the boundary and true, or the number of bytes proven useless and false;
+// the caller offers the rest again with more data appended.
 //
-// A candidate that needs more data does not stop the scan: a later offset
-// that proves itself (two chained frames, or a strong frame ending at the
-// end of b) wins, since misaligned bytes often look like the header of a
-// long frame. Without such a proof, bytes from the first undecided
-// candidate on are kept for the next Feed.
+// Validating a candidate parses its frames, and crafted bytes (znode data
+// is attacker-controlled) can make many offsets look like long frames, so
+// the work of one call is bounded by a budget; when it runs out the scan
+// resumes on the next Feed where it stopped.
 func (d *Decoder) scan(dir proto.Dir, b []byte) (int, bool) {
-	first := -1
-	// Validating a candidate parses its frames; crafted bytes (znode data
-	// is attacker-controlled) can make many offsets look like long frames.
-	// The budget bounds the work of one call to a few passes over b; when
-	// it runs out the scan resumes on the next Feed.
+	st := &d.scans[dir]
 	d.budget = 4*len(b) + scanBudget
-	for p := 0; p < len(b); p++ {
-		if d.budget < 0 {
-			if first < 0 {
-				first = p
-			}
-			return first, false
+	// Undecided candidates whose bytes have arrived, earliest accepted wins.
+	best := -1
+	for i := 0; i < st.n; {
+		c := st.cands[i]
+		if c.wake > len(b) {
+			i++
+			continue
 		}
-		d.budget--
-		switch d.candidate(dir, b[p:]) {
+		v, wake := d.candidate(dir, b[c.pos:])
+		switch v {
 		case accept:
-			return p, true
+			if best < 0 || c.pos < best {
+				best = c.pos
+			}
+			i++
 		case needMore:
-			if first < 0 {
-				first = p
-			}
-			if p-first > scanAhead {
-				return first, false
-			}
+			st.cands[i].wake = c.pos + wake
+			i++
+		default:
+			st.n--
+			st.cands[i] = st.cands[st.n]
 		}
 	}
-	if first >= 0 {
-		return first, false
+	if best >= 0 {
+		st.reset()
+		return best, true
 	}
-	return len(b), false
+	for ; st.next < len(b) && d.budget >= 0; st.next++ {
+		d.budget--
+		p := st.next
+		v, wake := d.candidate(dir, b[p:])
+		if v == accept {
+			st.reset()
+			return p, true
+		}
+		if v == needMore {
+			st.add(cand{p, p + wake})
+		}
+	}
+	keep := st.next
+	for i := 0; i < st.n; i++ {
+		keep = min(keep, st.cands[i].pos)
+	}
+	st.shift(keep)
+	return keep, false
 }
 
 // hdrLen is the frame prefix needed to judge a candidate header.
@@ -97,42 +159,44 @@ func hdrLen(dir proto.Dir) int {
 	return 20
 }
 
-func (d *Decoder) candidate(dir proto.Dir, b []byte) verdict {
+// candidate judges offset 0 of b. With needMore it also returns how many
+// bytes of b it needs before it can say more.
+func (d *Decoder) candidate(dir proto.Dir, b []byte) (verdict, int) {
 	off := 0
 	for frames := 0; frames < 2; frames++ {
 		rest := b[off:]
 		if len(rest) < 4 {
-			return needMore
+			return needMore, off + 4
 		}
 		l := int32(binary.BigEndian.Uint32(rest))
 		if l < minLen(dir) || int64(l) > int64(d.cfg.MaxFrame) {
-			return reject
+			return reject, 0
 		}
 		if len(rest) < hdrLen(dir) {
-			return needMore
+			return needMore, off + hdrLen(dir)
 		}
 		if !d.plausibleHeader(dir, rest[4:hdrLen(dir)], l) {
-			return reject
+			return reject, 0
 		}
 		if int(l) > len(rest)-4 {
-			return needMore
+			return needMore, off + 4 + int(l)
 		}
 		d.budget -= int(l)
 		ok, strong := d.validFrame(dir, rest[4:4+l])
 		if !ok {
-			return reject
+			return reject, 0
 		}
 		off += 4 + int(l)
 		if off == len(b) {
 			if frames == 0 && strong {
-				return accept
+				return accept, 0
 			}
 			if frames == 0 {
-				return needMore
+				return needMore, off + 4
 			}
 		}
 	}
-	return accept
+	return accept, 0
 }
 
 // plausibleHeader checks the fixed header of a candidate frame before its
