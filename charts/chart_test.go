@@ -375,6 +375,7 @@ func TestSidecar(t *testing.T) {
 		scheme     string // probe scheme, "" for a TCP probe
 		volumes    []string
 		wantImage  string
+		dump       string // want --web.enable-dump=
 		extraFlags []string
 	}{
 		{
@@ -382,15 +383,18 @@ func TestSidecar(t *testing.T) {
 			listen:    ":9771",
 			scheme:    "HTTP",
 			wantImage: "ghcr.io/zktap/zktap:0.1.0",
+			dump:      "false",
 		},
 		{
 			name:      "custom listen address and ports",
-			args:      []string{"--set", "zktap.listenAddress=0.0.0.0:9100", "--set", "zktap.ports.zk=2181\\,2281", "--set", "zktap.image.tag=dev"},
+			args:      []string{"--set", "zktap.listenAddress=0.0.0.0:9100", "--set", "zktap.ports.zk=2181\\,2281", "--set", "zktap.image.tag=dev", "--set", "zktap.web.enableDump=true", "--set", "zktap.stats.topAuths=5"},
+			dump:      "true",
 			listen:    "0.0.0.0:9100",
 			scheme:    "HTTP",
 			wantImage: "ghcr.io/zktap/zktap:dev",
 			extraFlags: []string{
 				"--zk-ports=2181,2281",
+				"--stats.top-auths=5",
 			},
 		},
 		{
@@ -399,6 +403,7 @@ func TestSidecar(t *testing.T) {
 			listen:    "[::]:19771",
 			scheme:    "HTTP",
 			wantImage: "ghcr.io/zktap/zktap@sha256:" + strings.Repeat("ab", 32),
+			dump:      "false",
 		},
 		{
 			name:      "web config with TLS and basic auth",
@@ -407,6 +412,7 @@ func TestSidecar(t *testing.T) {
 			scheme:    "",
 			volumes:   []string{"example-zktap-web-config", "example-zktap-web-config-tls"},
 			wantImage: "ghcr.io/zktap/zktap:0.1.0",
+			dump:      "false",
 			extraFlags: []string{
 				"--web.config.file=/etc/zktap/web/web-config.yml",
 			},
@@ -418,6 +424,7 @@ func TestSidecar(t *testing.T) {
 			scheme:    "HTTPS",
 			volumes:   []string{"example-zktap-web-config", "example-zktap-web-config-tls"},
 			wantImage: "ghcr.io/zktap/zktap:0.1.0",
+			dump:      "false",
 			extraFlags: []string{
 				"--web.config.file=/etc/zktap/web/web-config.yml",
 			},
@@ -469,7 +476,9 @@ func TestSidecar(t *testing.T) {
 			if len(c.Args) == 0 || c.Args[0] != "serve" {
 				t.Errorf("args = %v, want the serve subcommand first", c.Args)
 			}
-			for _, f := range append([]string{"--iface=eth0", "--web.listen-address=" + tt.listen}, tt.extraFlags...) {
+			// zktap defaults --web.enable-dump and --web.enable-auths to
+			// true, so the chart must pass its own choice explicitly.
+			for _, f := range append([]string{"--iface=eth0", "--web.listen-address=" + tt.listen, "--web.enable-dump=" + tt.dump, "--web.enable-auths=true"}, tt.extraFlags...) {
 				if !slices.Contains(c.Args, f) {
 					t.Errorf("args %v lack %s", c.Args, f)
 				}

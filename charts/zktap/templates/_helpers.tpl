@@ -126,14 +126,14 @@ volumes when webConfig is enabled.
     {{- with .Values.ports.fle }}
     - --fle-ports={{ . }}
     {{- end }}
-    {{- if .Values.web.enableDump }}
-    - --web.enable-dump
-    {{- end }}
-    {{- if .Values.web.enableAuths }}
-    - --web.enable-auths
-    {{- end }}
+    {{- /* Both default to true in zktap, so always pass them. */}}
+    - --web.enable-dump={{ .Values.web.enableDump }}
+    - --web.enable-auths={{ .Values.web.enableAuths }}
     {{- with .Values.stats.topClients }}
     - --stats.top-clients={{ . }}
+    {{- end }}
+    {{- with .Values.stats.topAuths }}
+    - --stats.top-auths={{ . }}
     {{- end }}
     {{- with .Values.stats.maxPaths }}
     - --stats.max-paths={{ . }}
