@@ -482,8 +482,8 @@ func (s *Stream) loseTo(target uint32, c Consumer) {
 
 // Flush delivers what can be delivered, on FIN, RST or idle timeout: each
 // hole still open is declared lost (Consumer.Gap) and the bytes after it are
-// offered. Bytes the consumer then leaves are dropped, and the buffer is
-// released. The stream stays usable: later segments continue after what was
+// offered. Bytes the consumer then leaves are dropped and reported as a gap
+// too, since the consumer expects them back; the buffer is released. The stream stays usable: later segments continue after what was
 // flushed.
 func (s *Stream) Flush(c Consumer) {
 	s.deliver(c)
@@ -498,8 +498,9 @@ func (s *Stream) Flush(c Consumer) {
 		s.loseTo(s.held[first].start, c)
 	}
 	if len(s.held) > 0 {
-		s.base = s.held[0].end
-		s.held = s.held[:0]
+		// The consumer expects these bytes to be offered again: tell it
+		// they are gone, in case the stream goes on.
+		s.loseTo(s.held[0].end, c)
 	}
 	// A flushed stream is idle or closing: give its memory back.
 	s.off = 0

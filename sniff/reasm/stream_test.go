@@ -213,8 +213,8 @@ func TestStream(t *testing.T) {
 			frames: true,
 			segs:   []seg{syn(), {seq: 1000, data: frame("abc") + frame("defgh")[:4]}},
 			flush:  true,
-			want:   []string{"f:abc"},
-			stats:  Stats{Delivered: 5},
+			want:   []string{"f:abc", "gap"},
+			stats:  Stats{Delivered: 5, Gaps: 1, Lost: 4},
 		},
 		{
 			name: "joined mid-way",
