@@ -238,6 +238,10 @@ func (t *Tap) unsubscribe(s *subscriber) {
 	t.active.Store(len(subs) > 0)
 }
 
+// ServeDump is ServeHTTP under the name the exporter's DumpSource
+// interface uses.
+func (t *Tap) ServeDump(w http.ResponseWriter, r *http.Request) { t.ServeHTTP(w, r) }
+
 // ServeHTTP streams messages to the client until it goes away or the tap
 // closes. See the package doc for the query parameters.
 func (t *Tap) ServeHTTP(w http.ResponseWriter, r *http.Request) {

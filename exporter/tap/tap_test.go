@@ -45,7 +45,10 @@ func message(i int, pad int) *proto.Message {
 func newServer(t *testing.T, cfg Config) (*Tap, *httptest.Server) {
 	t.Helper()
 	tp := New(cfg)
-	srv := httptest.NewServer(tp)
+	// Served the way the exporter mounts it.
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/dump", tp.ServeDump)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		tp.Close()
 		srv.Close()
@@ -59,7 +62,7 @@ func subscribe(t *testing.T, tp *Tap, srv *httptest.Server, query string) *bufio
 	before := tp.Stats().Subscribers
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/?"+query, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/debug/dump?"+query, nil)
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -189,7 +192,7 @@ func TestStuckSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "GET /?format=json HTTP/1.1\r\nHost: tap\r\n\r\n")
+	fmt.Fprintf(conn, "GET /debug/dump?format=json HTTP/1.1\r\nHost: tap\r\n\r\n")
 	waitFor(t, func() bool { return tp.Stats().Subscribers == 2 })
 
 	const batches, perBatch, pad = 40, 250, 2000 // ~20 MB, far over socket buffers
@@ -283,7 +286,7 @@ func TestMaxSubscribers(t *testing.T) {
 	tp, srv := newServer(t, Config{MaxSubscribers: 2})
 	subscribe(t, tp, srv, "")
 	subscribe(t, tp, srv, "format=text")
-	resp, err := srv.Client().Get(srv.URL)
+	resp, err := srv.Client().Get(srv.URL + "/debug/dump")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,7 +306,7 @@ func TestBadQuery(t *testing.T) {
 		{"proto=http&show_text=maybe", "proto: \"http\" is not one of zk, zab, fle, 4lw\nshow_text: \"maybe\" is not a boolean"},
 	}
 	for _, tt := range tests {
-		resp, err := srv.Client().Get(srv.URL + "/?" + tt.query)
+		resp, err := srv.Client().Get(srv.URL + "/debug/dump?" + tt.query)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -322,7 +325,7 @@ func TestBadQuery(t *testing.T) {
 func TestClientGoesAway(t *testing.T) {
 	tp, srv := newServer(t, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL, nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/debug/dump", nil)
 	resp, err := srv.Client().Do(req)
 	if err != nil {
 		t.Fatal(err)
