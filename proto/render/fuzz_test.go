@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"net/url"
 	"testing"
 	"time"
 
@@ -67,6 +68,34 @@ func FuzzAppendJSON(f *testing.F) {
 			if c < 0x20 || c == 0x7f {
 				t.Fatalf("text has control byte %#x: %q", c, txt)
 			}
+		}
+	})
+}
+
+// FuzzParseFilter: any query either fails with an error or yields a
+// filter that Match can use; neither panics.
+func FuzzParseFilter(f *testing.F) {
+	for _, q := range []string{
+		"proto=zk,zab&op=getData&path=/a&client=10.0.0.0/8,10.0.0.5:51234,::ffff:1.2.3.4&min_latency=5ms&pings",
+		"client=::ffff:0:0/90", "client=fe80::1%eth0", "min_latency=-1s", "pings=maybe", "path=/a&path=/b",
+	} {
+		f.Add(q)
+	}
+	msgs := messages()
+	f.Fuzz(func(t *testing.T, query string) {
+		q, err := url.ParseQuery(query)
+		if err != nil {
+			return
+		}
+		flt, err := ParseFilter(q)
+		if err != nil {
+			if err.Error() == "" {
+				t.Fatal("empty error text")
+			}
+			return
+		}
+		for i := range msgs {
+			flt.Match(&msgs[i].m)
 		}
 	})
 }
