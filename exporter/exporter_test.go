@@ -181,3 +181,35 @@ func TestDocListsEveryMetric(t *testing.T) {
 		}
 	}
 }
+
+// TestNativeHistograms checks that exponential histograms reach Prometheus
+// as native histograms of schema 3 with the right counts.
+func TestNativeHistograms(t *testing.T) {
+	s := stats.New(stats.Config{Exponential: true}, fixedNow)
+	e, _ := newTestExporter(t, Options{Stats: s})
+	_, answered := workload(s)
+	mfs, err := e.Registry().Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, mf := range mfs {
+		if mf.GetName() != "zookeeper_client_request_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			h := m.GetHistogram()
+			if h.GetSchema() != stats.ExpScale || len(h.GetPositiveSpan()) == 0 {
+				t.Errorf("not a native histogram of schema %d: %v", stats.ExpScale, h)
+			}
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "op" {
+					got[l.GetValue()] = int(h.GetSampleCount())
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff(answered, got); diff != "" {
+		t.Errorf("native histogram counts by op (-want +got):\n%s", diff)
+	}
+}

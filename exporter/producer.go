@@ -17,47 +17,68 @@ type histProducer struct {
 	e *Exporter
 }
 
-// Produce takes a snapshot and returns every histogram as cumulative data.
+// hpoint is one histogram series before conversion to OTel data.
+type hpoint struct {
+	attrs attribute.Set
+	h     stats.Histogram
+}
+
+// Produce takes a snapshot and returns every histogram as cumulative data:
+// explicit-bucket histograms, or exponential ones when stats keeps them
+// (stats.Config.Exponential), which Prometheus exposes as native histograms.
 // It is safe for concurrent use.
 func (p *histProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
 	snap := p.e.opts.Stats.Snapshot()
 	start, now := p.e.start, p.e.opts.Now()
-	point := func(h stats.Histogram, kv ...attribute.KeyValue) metricdata.HistogramDataPoint[float64] {
-		return metricdata.HistogramDataPoint[float64]{
-			Attributes:   attribute.NewSet(kv...),
-			StartTime:    start,
-			Time:         now,
-			Count:        h.Count,
-			Bounds:       h.Bounds,
-			BucketCounts: h.Counts,
-			Sum:          h.Sum,
-		}
+	one := func(h stats.Histogram, kv ...attribute.KeyValue) hpoint {
+		return hpoint{attrs: attribute.NewSet(kv...), h: h}
 	}
-	hist := func(name, desc string, pts []metricdata.HistogramDataPoint[float64]) metricdata.Metrics {
-		return metricdata.Metrics{Name: name, Description: desc, Unit: "s",
-			Data: metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality, DataPoints: pts}}
+	hist := func(name, desc string, pts []hpoint) metricdata.Metrics {
+		m := metricdata.Metrics{Name: name, Description: desc, Unit: "s"}
+		if len(pts) > 0 && pts[0].h.Exp != nil {
+			eh := metricdata.ExponentialHistogram[float64]{Temporality: metricdata.CumulativeTemporality}
+			for _, p := range pts {
+				e := p.h.Exp
+				eh.DataPoints = append(eh.DataPoints, metricdata.ExponentialHistogramDataPoint[float64]{
+					Attributes: p.attrs, StartTime: start, Time: now, Count: p.h.Count, Sum: p.h.Sum,
+					Scale: e.Scale, ZeroCount: e.ZeroCount,
+					PositiveBucket: metricdata.ExponentialBucket{Offset: e.Offset, Counts: e.Counts},
+				})
+			}
+			m.Data = eh
+			return m
+		}
+		hh := metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality}
+		for _, p := range pts {
+			hh.DataPoints = append(hh.DataPoints, metricdata.HistogramDataPoint[float64]{
+				Attributes: p.attrs, StartTime: start, Time: now, Count: p.h.Count,
+				Bounds: p.h.Bounds, BucketCounts: p.h.Counts, Sum: p.h.Sum,
+			})
+		}
+		m.Data = hh
+		return m
 	}
 
-	var byOp, byPath []metricdata.HistogramDataPoint[float64]
+	var byOp, byPath []hpoint
 	for _, h := range snap.Latency {
-		byOp = append(byOp, point(h.Histogram, attribute.String("op", h.Op)))
+		byOp = append(byOp, one(h.Histogram, attribute.String("op", h.Op)))
 	}
 	ms := []metricdata.Metrics{
 		hist("zookeeper.client.request.duration", "Latency of answered client requests (reply time minus request time), by op.", byOp),
 	}
 	if len(snap.PathLatency) > 0 {
 		for _, h := range snap.PathLatency {
-			byPath = append(byPath, point(h.Histogram, attribute.String("op", h.Op), attribute.String("path", h.Path)))
+			byPath = append(byPath, one(h.Histogram, attribute.String("op", h.Op), attribute.String("path", h.Path)))
 		}
 		ms = append(ms, hist("zookeeper.client.request.path.duration", "Latency of answered client requests by op and normalised path (--stats.path-latency).", byPath))
 	}
 	ms = append(ms,
 		hist("zookeeper.zab.proposal.ack.duration", "Time from a leader's PROPOSAL to a follower's ACK of it.",
-			[]metricdata.HistogramDataPoint[float64]{point(snap.ZABAck)}),
+			[]hpoint{one(snap.ZABAck)}),
 		hist("zookeeper.zab.proposal.commit.duration", "Time from a leader's PROPOSAL to its COMMIT.",
-			[]metricdata.HistogramDataPoint[float64]{point(snap.ZABCommit)}),
+			[]hpoint{one(snap.ZABCommit)}),
 		hist("zookeeper.fle.election.duration", "Duration of elections seen in FLE traffic, from the first LOOKING to the first FOLLOWING or LEADING notification.",
-			[]metricdata.HistogramDataPoint[float64]{point(snap.Election.Duration)}),
+			[]hpoint{one(snap.Election.Duration)}),
 	)
 	return []metricdata.ScopeMetrics{{Scope: instrumentation.Scope{Name: scopeName}, Metrics: ms}}, nil
 }

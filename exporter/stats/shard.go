@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"math"
 	"net/netip"
 	"sort"
 	"strings"
@@ -37,15 +38,39 @@ type hist struct {
 	counts []uint64
 	count  uint64
 	sum    float64
+	exp    []uint64 // exponential buckets (Config.Exponential), expSlots long
+	zero   uint64   // exponential zero bucket: observations <= 0
 }
 
-func (h *hist) observe(bounds []float64, v float64) {
+// Exponential histograms use a fixed scale and index window, so merging
+// shards is a plain element-wise sum and memory is fixed per histogram.
+const (
+	// ExpScale is the scale of exponential histograms: bucket bounds grow
+	// by 2^(1/8), about 9% (Prometheus native histogram schema 3).
+	ExpScale    = 3
+	expMinIndex = -128 // bucket (2^-16, 2^(-16+1/8)] s: ~15 µs, below any ZooKeeper reply
+	expSlots    = 200  // up to 2^9 s; longer observations land in the last bucket
+)
+
+func (h *hist) observe(cfg *Config, v float64) {
 	if h.counts == nil {
-		h.counts = make([]uint64, len(bounds)+1)
+		h.counts = make([]uint64, len(cfg.Buckets)+1)
 	}
-	h.counts[sort.SearchFloat64s(bounds, v)]++
+	h.counts[sort.SearchFloat64s(cfg.Buckets, v)]++
 	h.count++
 	h.sum += v
+	if cfg.Exponential {
+		if h.exp == nil {
+			h.exp = make([]uint64, expSlots)
+		}
+		if v <= 0 {
+			h.zero++
+			return
+		}
+		// Bucket i holds (2^(i/8), 2^((i+1)/8)].
+		i := int(math.Ceil(math.Log2(v)*(1<<ExpScale))) - 1
+		h.exp[min(max(i-expMinIndex, 0), expSlots-1)]++
+	}
 }
 
 func (h *hist) add(o *hist) {
@@ -58,6 +83,15 @@ func (h *hist) add(o *hist) {
 	for i, c := range o.counts {
 		h.counts[i] += c
 	}
+	if o.exp != nil {
+		if h.exp == nil {
+			h.exp = make([]uint64, expSlots)
+		}
+		for i, c := range o.exp {
+			h.exp[i] += c
+		}
+	}
+	h.zero += o.zero
 	h.count += o.count
 	h.sum += o.sum
 }
@@ -172,14 +206,14 @@ func (s *Shard) Observe(m *proto.Message) {
 		if m.Paired && m.Latency > 0 {
 			switch m.Op {
 			case "ack":
-				s.zabAck.observe(s.st.cfg.Buckets, m.Latency.Seconds())
+				s.zabAck.observe(&s.st.cfg, m.Latency.Seconds())
 			case "commit":
-				s.zabCom.observe(s.st.cfg.Buckets, m.Latency.Seconds())
+				s.zabCom.observe(&s.st.cfg, m.Latency.Seconds())
 			}
 		}
 	case proto.FLE:
 		if m.Op == "notification" {
-			s.countName(s.fle, m.FLE.State)
+			s.fle[fleState(m.FLE.State)]++
 		}
 	}
 	s.mu.Unlock()
@@ -310,14 +344,14 @@ func (s *Shard) observeZK(m *proto.Message) {
 				h = &hist{}
 				s.lat[m.Op] = h
 			}
-			h.observe(s.st.cfg.Buckets, sec)
+			h.observe(&s.st.cfg, sec)
 			if s.st.cfg.PathLatency {
 				h := s.latPath[k]
 				if h == nil {
 					h = &hist{}
 					s.latPath[k] = h
 				}
-				h.observe(s.st.cfg.Buckets, sec)
+				h.observe(&s.st.cfg, sec)
 			}
 			s.topReply(client, sec)
 		}
@@ -444,8 +478,24 @@ func (s *Stats) observeElection(m *proto.Message) {
 			e.leader = m.FLE.Leader
 			e.epoch = m.FLE.ElectionEpoch
 			if d := m.Time.Sub(e.began); d >= 0 {
-				e.duration.observe(s.cfg.Buckets, d.Seconds())
+				e.duration.observe(&s.cfg, d.Seconds())
 			}
 		}
 	}
+}
+
+// fleState maps a notification's state to a constant, so a damaged or
+// unexpected value can neither mint label values nor retain a buffer.
+func fleState(s string) string {
+	switch s {
+	case "looking":
+		return "looking"
+	case "following":
+		return "following"
+	case "leading":
+		return "leading"
+	case "observing":
+		return "observing"
+	}
+	return "unknown"
 }

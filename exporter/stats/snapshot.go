@@ -33,6 +33,16 @@ type Histogram struct {
 	Counts []uint64
 	Count  uint64
 	Sum    float64
+	Exp    *ExpBuckets // set when Config.Exponential
+}
+
+// ExpBuckets are the positive buckets of an exponential histogram in OTel's
+// layout: Counts[i] holds (2^((Offset+i)/2^Scale), 2^((Offset+i+1)/2^Scale)].
+type ExpBuckets struct {
+	Scale     int32
+	ZeroCount uint64 // observations <= 0
+	Offset    int32
+	Counts    []uint64
 }
 
 // OpHistogram is a latency histogram of one op (and path, if configured).
@@ -201,7 +211,6 @@ func (s *Stats) Snapshot() *Snapshot {
 	out.TotalRequests = toT(total.req)
 	out.TotalAnswered = total.answered
 	out.TotalLatencySum = total.latSum
-	bounds := s.cfg.Buckets
 
 	for k, t := range g.req {
 		out.Requests = append(out.Requests, OpPath{Op: k.op, Path: names[k.path], Traffic: toT(t)})
@@ -213,10 +222,10 @@ func (s *Stats) Snapshot() *Snapshot {
 		out.Errors = append(out.Errors, OpError{Op: k.op, Code: k.code, Count: n})
 	}
 	for op, h := range g.lat {
-		out.Latency = append(out.Latency, OpHistogram{Op: op, Histogram: h.export(bounds)})
+		out.Latency = append(out.Latency, OpHistogram{Op: op, Histogram: h.export(&s.cfg)})
 	}
 	for k, h := range g.latPath {
-		out.PathLatency = append(out.PathLatency, OpHistogram{Op: k.op, Path: names[k.path], Histogram: h.export(bounds)})
+		out.PathLatency = append(out.PathLatency, OpHistogram{Op: k.op, Path: names[k.path], Histogram: h.export(&s.cfg)})
 	}
 	for k, n := range g.multi {
 		out.MultiOps = append(out.MultiOps, OpPath{Op: k.op, Path: names[k.path], Traffic: Traffic{Count: n}})
@@ -230,13 +239,13 @@ func (s *Stats) Snapshot() *Snapshot {
 	out.FourLetter = counts(g.fourLW)
 	out.ZAB = counts(g.zab)
 	out.FLE = counts(g.fle)
-	out.ZABAck = zabAck.export(bounds)
-	out.ZABCommit = zabCom.export(bounds)
+	out.ZABAck = zabAck.export(&s.cfg)
+	out.ZABCommit = zabCom.export(&s.cfg)
 
 	s.fleMu.Lock()
 	e := s.fle
 	out.Election = Election{Count: e.count, Running: e.running, Leader: e.leader, Epoch: e.epoch,
-		Duration: e.duration.export(bounds)}
+		Duration: e.duration.export(&s.cfg)}
 	s.fleMu.Unlock()
 
 	out.Clients = elect(&s.clients, g.clients, total, func(a netip.Addr) string { return a.String() })
@@ -260,8 +269,24 @@ func (s *Stats) Snapshot() *Snapshot {
 	return out
 }
 
-func (h *hist) export(bounds []float64) Histogram {
-	return Histogram{Bounds: bounds, Counts: fill(slices.Clone(h.counts), bounds), Count: h.count, Sum: h.sum}
+func (h *hist) export(cfg *Config) Histogram {
+	out := Histogram{Bounds: cfg.Buckets, Counts: fill(slices.Clone(h.counts), cfg.Buckets), Count: h.count, Sum: h.sum}
+	if cfg.Exponential {
+		e := &ExpBuckets{Scale: ExpScale, ZeroCount: h.zero}
+		lo, hi := 0, len(h.exp)
+		for lo < hi && h.exp[lo] == 0 {
+			lo++
+		}
+		for hi > lo && h.exp[hi-1] == 0 {
+			hi--
+		}
+		if lo < hi {
+			e.Offset = int32(lo + expMinIndex)
+			e.Counts = slices.Clone(h.exp[lo:hi])
+		}
+		out.Exp = e
+	}
+	return out
 }
 
 func fill(c []uint64, bounds []float64) []uint64 {

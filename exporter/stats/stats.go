@@ -35,6 +35,7 @@ type Config struct {
 	TopAuths         int       // auth identities exported individually (default 20)
 	MaxConns         int       // connections remembered for their auth identity (default 65536)
 	PathLatency      bool      // also keep latency histograms by op and path
+	Exponential      bool      // also keep exponential (native) histograms, see ExpScale
 	Buckets          []float64 // latency bounds in seconds (default DefaultBuckets)
 }
 

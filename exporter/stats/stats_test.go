@@ -336,3 +336,21 @@ func BenchmarkObserveParallel(b *testing.B) {
 		}
 	})
 }
+
+func TestExponential(t *testing.T) {
+	s := New(Config{Exponential: true}, fixedNow)
+	c := "10.1.1.1:5000"
+	for _, d := range []time.Duration{0, time.Millisecond, time.Millisecond, 2 * time.Millisecond} {
+		s.Observe(rep(c, "exists", "/a", 36, 0, d))
+	}
+	h := s.Snapshot().Latency[0]
+	// 1 ms: log2(0.001) = -9.966, *8 = -79.73, ceil -79, minus 1 = bucket
+	// -80 (2^(-10), 2^(-79/8)]. 2 ms is exactly 2^-8.966: bucket -72.
+	want := &ExpBuckets{Scale: 3, ZeroCount: 1, Offset: -80, Counts: []uint64{2, 0, 0, 0, 0, 0, 0, 0, 1}}
+	if diff := cmp.Diff(want, h.Exp); diff != "" {
+		t.Errorf("Exp (-want +got):\n%s", diff)
+	}
+	if h.Count != 4 {
+		t.Errorf("Count = %d, want 4", h.Count)
+	}
+}
