@@ -51,6 +51,9 @@ type Decoder struct {
 	ep    proto.Endpoints
 	msg   proto.Message
 	state [2]state
+	// skipping: this direction's resync episode has discarded bytes (and
+	// counted resync once).
+	skipping [2]bool
 }
 
 var _ proto.ConnDecoder = (*Decoder)(nil)
@@ -69,6 +72,7 @@ func NewDecoder(cfg Config, sink proto.Sink, ctr *proto.Counters) *Decoder {
 // resynchronise.
 func (d *Decoder) Reset(ep proto.Endpoints) {
 	d.ep = ep
+	d.skipping = [2]bool{}
 	if ep.FromStart {
 		d.state = [2]state{stateInitial, stateFrames}
 	} else {
@@ -111,14 +115,17 @@ func (d *Decoder) Feed(dir proto.Dir, b []byte, ts time.Time) int {
 			d.state[dir] = stateFrames
 		case stateResync:
 			i, found := d.scan(rest)
-			if i > 0 {
+			if i > 0 && !d.skipping[dir] {
+				// Once per episode, however many Feeds it spans.
 				d.count(proto.ReasonResync)
+				d.skipping[dir] = true
 			}
 			off += i
 			if !found {
 				return off
 			}
 			d.state[dir] = stateFrames
+			d.skipping[dir] = false
 		case stateFrames:
 			if len(rest) >= 4 && binary.BigEndian.Uint32(rest) == authMagicHi {
 				n, ok := d.authPacket(rest)

@@ -215,6 +215,17 @@ func TestMidStreamJoin(t *testing.T) {
 			t.Errorf("start %d counters (-want +got):\n%s", start, diff)
 		}
 	}
+	// One byte at a time: same messages, one resync episode.
+	f0 := newFeeder(false)
+	for i := 5; i < len(stream); i++ {
+		f0.feed(proto.ToClient, stream[i:i+1])
+	}
+	if len(f0.recs) != 2 {
+		t.Errorf("byte by byte: %d messages, want 2", len(f0.recs))
+	}
+	if diff := cmp.Diff(map[string]uint64{"resync": 1}, f0.counts()); diff != "" {
+		t.Errorf("byte by byte counters (-want +got):\n%s", diff)
+	}
 	// After a gap the direction resynchronises too.
 	f := newFeeder(true)
 	f.feed(proto.ToClient, stream[:20])

@@ -53,8 +53,9 @@ const (
 )
 
 type dirState struct {
-	state state
-	snap  snapState
+	state    state
+	skipping bool // this resync episode has discarded bytes (and counted resync)
+	snap     snapState
 }
 
 // proposal is an outstanding PROPOSAL awaiting its ACK and COMMIT.
@@ -225,14 +226,17 @@ func (d *Decoder) Feed(dir proto.Dir, b []byte, ts time.Time) int {
 			}
 		case stateResync:
 			i, found := d.scan(dir, b[off:])
-			if i > 0 {
+			if i > 0 && !s.skipping {
+				// Once per episode, however many Feeds it spans.
 				d.count(proto.ReasonResync)
+				s.skipping = true
 			}
 			off += i
 			if !found {
 				return off
 			}
 			s.state = statePackets
+			s.skipping = false
 		case statePackets:
 			rest := b[off:]
 			if len(rest) >= 4 && binary.BigEndian.Uint32(rest) == authMagicHi {

@@ -308,6 +308,19 @@ func TestMidStreamJoin(t *testing.T) {
 		t.Errorf("counters (-want +got):\n%s", diff)
 	}
 
+	// Fed one byte at a time the result is the same, and the resync
+	// episode is counted once although it spans many Feeds.
+	f = newFeeder(false)
+	for i := range learnerStream {
+		f.feed(proto.ToServer, learnerStream[i:i+1], t0)
+	}
+	if len(f.recs) != 3 {
+		t.Errorf("byte by byte: %d messages, want 3", len(f.recs))
+	}
+	if diff := cmp.Diff(map[string]uint64{"resync": 1, "orphan_reply": 3}, f.counts()); diff != "" {
+		t.Errorf("byte by byte counters (-want +got):\n%s", diff)
+	}
+
 	// Leader side joined inside a SNAP stream's node data: resync skips it.
 	sync, _ := syncStream()
 	g := newFeeder(false)
