@@ -116,3 +116,35 @@ func BenchmarkResyncScan(b *testing.B) {
 		d.Feed(proto.ToClient, toClient[5:], t0)
 	}
 }
+
+// BenchmarkResyncHostile joins a stream of random bytes that opens with a
+// plausible reply header claiming 1 MiB, fed in 1460-byte segments the way
+// the pipeline offers them (unconsumed bytes again, plus the new segment).
+func BenchmarkResyncHostile(b *testing.B) {
+	data := make([]byte, 2<<20)
+	var x uint32 = 1
+	for i := range data {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		data[i] = byte(x)
+	}
+	copy(data, cat(i32(1<<20), i32(5), i64(7), i32(0)))
+	d := NewDecoder(Config{}, discard, new(proto.Counters))
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d.Reset(proto.Endpoints{Client: clientAddr, Server: serverAddr})
+		start := 0
+		for end := 1460; start < len(data); end += 1460 {
+			end = min(end, len(data))
+			start += d.Feed(proto.ToClient, data[start:end], t0)
+			if start > end {
+				b.Fatalf("skip in resync")
+			}
+			if end == len(data) {
+				break
+			}
+		}
+	}
+}

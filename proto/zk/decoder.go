@@ -342,7 +342,7 @@ func (d *Decoder) feedZK(dir proto.Dir, b []byte, ts time.Time) int {
 // frame decodes one complete frame body.
 func (d *Decoder) frame(dir proto.Dir, body []byte, ts time.Time) {
 	size := 4 + len(body)
-	if d.phase[dir] == phaseConnect || (!d.ep.FromStart && d.connectTS.IsZero() && !d.hasSession && looksLikeConnect(dir, body)) {
+	if d.phase[dir] == phaseConnect || (!d.ep.FromStart && !d.hasSession && (dir == proto.ToClient || d.connectTS.IsZero()) && looksLikeConnect(dir, body)) {
 		wasConnect := d.phase[dir] == phaseConnect
 		d.phase[dir] = phaseFrames
 		var ok bool

@@ -400,6 +400,21 @@ func TestMidStreamJoin(t *testing.T) {
 	}
 }
 
+// TestJoinAtConnect misses the SYN but starts exactly at the connect
+// frames: their shape (PROTOCOL.md 2.2) makes them decode as the handshake.
+func TestJoinAtConnect(t *testing.T) {
+	ts, tc := conversation()
+	cs, cc := bytes.Join(ts, nil), bytes.Join(tc, nil)
+	want, _ := decodeAll(t, Config{}, true, cs, cc, 0)
+	got, ctr := decodeAll(t, Config{}, false, cs, cc, 0)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("messages (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]uint64{"resync": 2}, ctr); diff != "" {
+		t.Errorf("counters (-want +got):\n%s", diff)
+	}
+}
+
 // TestLoneReplyAtEnd joins a connection whose only visible server bytes are
 // the tail of one reply and one whole notification: the notification
 // validates strongly and ends at the end of the data, so it is decoded.
