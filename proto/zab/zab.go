@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/zktap/zktap/proto"
+	"github.com/zktap/zktap/proto/jute"
 )
 
 // DefaultMaxFrame is the default largest data buffer accepted in a packet:
@@ -518,17 +519,17 @@ func (d *Decoder) handle(dir proto.Dir, p *packet, ts time.Time) {
 			d.propose(p.zxid, ts)
 		}
 	case typeInformAndActivate:
-		r := reader{b: p.data}
-		m.ZAB.Sid = r.int64()
-		if !r.ok() {
+		r := jute.NewReader(p.data, d.cfg.MaxFrame)
+		m.ZAB.Sid = r.Long()
+		if r.Err() != nil {
 			d.count(proto.ReasonBadRecord)
 			break
 		}
 		d.txn(m, p.data[8:])
 	case typeCommitAndActivate:
-		r := reader{b: p.data}
-		m.ZAB.Sid = r.int64()
-		if !r.ok() {
+		r := jute.NewReader(p.data, d.cfg.MaxFrame)
+		m.ZAB.Sid = r.Long()
+		if r.Err() != nil {
 			d.count(proto.ReasonBadRecord)
 		}
 		d.commit(m, p.zxid, ts)
@@ -555,9 +556,9 @@ func (d *Decoder) handle(dir proto.Dir, p *packet, ts time.Time) {
 			d.count(proto.ReasonOrphanReply)
 		}
 	case typeFollowerInfo, typeObserverInfo:
-		r := reader{b: p.data}
-		m.ZAB.Sid = r.int64()
-		if !r.ok() {
+		r := jute.NewReader(p.data, d.cfg.MaxFrame)
+		m.ZAB.Sid = r.Long()
+		if r.Err() != nil {
 			d.count(proto.ReasonBadRecord)
 		}
 	}
@@ -569,11 +570,11 @@ func (d *Decoder) handle(dir proto.Dir, p *packet, ts time.Time) {
 // request decodes a forwarded client request: long sessionId, int cxid,
 // int type, then the client's request record.
 func (d *Decoder) request(m *proto.Message, p *packet, ts time.Time) {
-	r := reader{b: p.data}
-	m.Session = r.int64()
-	m.ZAB.CXid = r.int32()
-	m.ZAB.TxnType = r.int32()
-	if !r.ok() {
+	r := jute.NewReader(p.data, d.cfg.MaxFrame)
+	m.Session = r.Long()
+	m.ZAB.CXid = r.Int()
+	m.ZAB.TxnType = r.Int()
+	if r.Err() != nil {
 		m.Session, m.ZAB.CXid, m.ZAB.TxnType = 0, 0, 0
 		d.count(proto.ReasonBadRecord)
 	} else {
@@ -593,16 +594,16 @@ func (d *Decoder) request(m *proto.Message, p *packet, ts time.Time) {
 }
 
 // record reads the path (and the data size) that begins op's record.
-func (d *Decoder) record(m *proto.Message, r *reader, op int32) bool {
+func (d *Decoder) record(m *proto.Message, r *jute.Reader, op int32) bool {
 	if !hasPath(op) {
 		return true
 	}
-	path, _ := r.buffer()
+	path := r.UString()
 	var dl int32 = -1
 	if hasData(op) || op == opReconfig {
-		_, dl = r.buffer()
+		dl = r.SkipBuffer()
 	}
-	if !r.ok() {
+	if r.Err() != nil {
 		return false
 	}
 	m.Path = path
@@ -613,13 +614,13 @@ func (d *Decoder) record(m *proto.Message, r *reader, op int32) bool {
 // txn decodes TxnHeader {long clientId, int cxid, long zxid, long time,
 // int type} and the path of the txn record that follows.
 func (d *Decoder) txn(m *proto.Message, data []byte) {
-	r := reader{b: data}
-	session := r.int64()
-	cxid := r.int32()
-	r.int64() // zxid: the packet's own zxid says the same
-	r.int64() // leader wall-clock time
-	typ := r.int32()
-	if !r.ok() {
+	r := jute.NewReader(data, d.cfg.MaxFrame)
+	session := r.Long()
+	cxid := r.Int()
+	r.Long() // zxid: the packet's own zxid says the same
+	r.Long() // leader wall-clock time
+	typ := r.Int()
+	if r.Err() != nil {
 		d.count(proto.ReasonBadRecord)
 		return
 	}
@@ -637,12 +638,12 @@ func (d *Decoder) txn(m *proto.Message, data []byte) {
 // name before ':' is kept; ids of schemes not known to be harmless are not
 // reported at all.
 func (d *Decoder) authInfo(m *proto.Message, p *packet) {
-	r := reader{b: p.auth}
+	r := jute.NewReader(p.auth, d.cfg.MaxFrame)
 	var scheme, id []byte
 	for i := int32(0); i < p.authN; i++ {
-		s, _ := r.buffer()
-		v, _ := r.buffer()
-		if !r.ok() {
+		s := r.UString()
+		v := r.UString()
+		if r.Err() != nil {
 			return
 		}
 		if scheme == nil || string(scheme) == "ip" {
@@ -737,9 +738,9 @@ func (d *Decoder) trim() {
 // revalidate pairs REVALIDATE {long sessionId, int timeout} from the
 // learner with the leader's {long sessionId, boolean valid} by session.
 func (d *Decoder) revalidate(dir proto.Dir, m *proto.Message, p *packet, ts time.Time) {
-	r := reader{b: p.data}
-	session := r.int64()
-	if !r.ok() {
+	r := jute.NewReader(p.data, d.cfg.MaxFrame)
+	session := r.Long()
+	if r.Err() != nil {
 		d.count(proto.ReasonBadRecord)
 		return
 	}
