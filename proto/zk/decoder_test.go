@@ -203,3 +203,24 @@ func TestSessionOnLaterMessages(t *testing.T) {
 		t.Fatalf("after expiry: got %+v, want 3 messages, last without session", got)
 	}
 }
+
+func TestOpCode(t *testing.T) {
+	for op := int32(-20); op < 120; op++ {
+		name := OpName(op)
+		got, ok := OpCode(name)
+		if name == "unknown" {
+			if ok {
+				t.Errorf("OpCode(%q) = %d, true; want false", name, got)
+			}
+			continue
+		}
+		if !ok || got != op {
+			t.Errorf("OpCode(OpName(%d) = %q) = %d, %v", op, name, got, ok)
+		}
+	}
+	for _, name := range []string{"connect", "tls", "unknown", ""} {
+		if _, ok := OpCode(name); ok {
+			t.Errorf("OpCode(%q) = true, want false", name)
+		}
+	}
+}

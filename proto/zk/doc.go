@@ -42,10 +42,20 @@
 //     Op the word; stmk waits for its 8-byte mask) and the server's text is
 //     collected (64 KiB kept, Size counts all of it) and emitted on Close
 //     with Latency to the first reply byte.
-//   - Mid-stream joins and gaps resynchronise as described in resync.go:
-//     two chained frames prove a boundary, or one strongly validated frame
-//     that ends exactly at the end of the data. Each episode counts resync
-//     once per direction; the decoder does not count gap itself.
+//   - Mid-stream joins and gaps resynchronise (PROTOCOL.md 3.3): an offset
+//     is a frame boundary when two chained frames validate there, or when
+//     one frame validates strongly (its record parses exactly; for a reply,
+//     its xid is pending and its body parses by the request's opcode, or
+//     it is header-only for a pending or special xid, or a well-formed
+//     watch event) and ends exactly at the end of the data. The second
+//     rule keeps a lone last reply of a capture; the price is that a frame
+//     that validates only weakly waits for a successor and is lost if the
+//     connection ends first. Rejected bytes are consumed as the scan goes,
+//     each offset is examined a bounded number of times across Feeds, and
+//     one scan's work is budgeted, so hostile bytes cost linear time. A
+//     connect frame is recognised mid-stream by its shape. Each episode
+//     counts resync once per direction, when its first bytes arrive; the
+//     decoder does not count gap itself (whoever lost the bytes does).
 //
 // # Secrets
 //

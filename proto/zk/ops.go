@@ -233,3 +233,24 @@ func LookupFourLetter(b []byte) (word string, ok bool) {
 	}
 	return "", false
 }
+
+// opCodes maps OpName spellings back to opcodes. It is built once and
+// never written afterwards.
+var opCodes = func() map[string]int32 {
+	m := make(map[string]int32, len(ops))
+	for i, info := range ops {
+		if info.class != classNone {
+			m[info.name] = int32(i - opBias)
+		}
+	}
+	return m
+}()
+
+// OpCode is the inverse of OpName: it returns the opcode spelled name, so
+// consumers that only see proto.Message.Op can use IsRead and IsWrite.
+// "connect", "notification" as a message op, "tls" and "unknown" have no
+// opcode and return false ("notification" returns 0, true: it is opcode 0).
+func OpCode(name string) (int32, bool) {
+	op, ok := opCodes[name]
+	return op, ok
+}
