@@ -238,8 +238,7 @@ func (s *Server) start(tb testing.TB) {
 	cmd.Dir = s.Dir
 	cmd.Stdout = logf
 	cmd.Stderr = logf
-	// Own process group, so that Kill reaches the JVM and anything it forks.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		tb.Fatalf("zktest: start java: %v", err)
