@@ -248,8 +248,8 @@ var opCodes = func() map[string]int32 {
 
 // OpCode is the inverse of OpName: it returns the opcode spelled name, so
 // consumers that only see proto.Message.Op can use IsRead and IsWrite.
-// "connect", "notification" as a message op, "tls" and "unknown" have no
-// opcode and return false ("notification" returns 0, true: it is opcode 0).
+// "connect", "tls" and "unknown" have no opcode and return false;
+// "notification" returns opcode 0, which is neither a read nor a write.
 func OpCode(name string) (int32, bool) {
 	op, ok := opCodes[name]
 	return op, ok
