@@ -112,7 +112,11 @@ func (a *topAgg) key(m *proto.Message) []byte {
 		}
 		b = client.Addr().AppendTo(b)
 	default:
-		b = append(b, truncatePath(m.Path, a.depth)...)
+		if len(m.Path) == 0 {
+			b = append(b, "(no path)"...)
+		} else {
+			b = append(b, truncatePath(m.Path, a.depth)...)
+		}
 	}
 	a.keyBuf = b
 	return b

@@ -1,0 +1,125 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"time"
+
+	"github.com/zktap/zktap/config"
+	"github.com/zktap/zktap/exporter"
+	"github.com/zktap/zktap/exporter/stats"
+	"github.com/zktap/zktap/exporter/tap"
+	"github.com/zktap/zktap/proto"
+	"github.com/zktap/zktap/sniff/pipeline"
+)
+
+// serveSink is one worker's sink in `zktap serve`: every message feeds the
+// worker's stats shard, and the live tap when someone is listening.
+type serveSink struct {
+	shard    *stats.Shard
+	tap      *tap.Tap
+	messages *atomic.Uint64
+}
+
+func (s *serveSink) Emit(m *proto.Message) {
+	s.messages.Add(1)
+	s.shard.Observe(m)
+	if s.tap.Active() {
+		s.tap.Publish(m)
+	}
+}
+
+// Serve runs the sidecar daemon: capture, stats, the HTTP endpoints and
+// the OTLP push, until ctx ends (SIGTERM). A capture file is replayed and
+// its figures stay served until then.
+func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Config, ctr *proto.Counters, logger *slog.Logger) int {
+	st := stats.New(stats.Config{
+		Shards:           pcfg.Workers,
+		AggregationDepth: cfg.Stats.AggregationDepth,
+		MaxPaths:         cfg.Stats.MaxPaths,
+		TopClients:       cfg.Stats.TopClients,
+		TopAuths:         cfg.Stats.TopAuths,
+		PathLatency:      cfg.Stats.PathLatency,
+		Exponential:      cfg.Stats.NativeHistograms,
+	}, nil)
+	tp := tap.New(tap.Config{MaxSubscribers: cfg.Web.DumpMaxSubscribers, BufferMessages: cfg.Web.DumpBuffer})
+	defer tp.Close()
+
+	var messages atomic.Uint64
+	var p *pipeline.Pipeline
+	health := func() stats.Health {
+		if p == nil {
+			return stats.Health{}
+		}
+		h := p.Health()
+		ts := tp.Stats()
+		return stats.Health{
+			Packets: h.Frames, Bytes: h.Bytes, KernelDrops: h.KernelDrops, QueueDrops: h.QueueDrops,
+			FlowsActive: h.FlowsActive, FlowsEvicted: h.FlowsEvicted + h.FlowsIdle,
+			ReasmGaps: h.Reasm.Gaps, ReasmOverflows: h.Reasm.Overflows, BufferedBytes: h.BufferedBytes,
+			Messages: messages.Load(), DumpSubs: uint64(ts.Subscribers), DumpDropped: ts.Dropped,
+		}
+	}
+	exp, err := exporter.New(exporter.Options{
+		Stats: st, Health: health, Decode: ctr, Dump: tp, Logger: logger, Getenv: os.Getenv,
+		OTLP: exporter.OTLPOptions{
+			Enabled: cfg.OTLP.Endpoint != "" || os.Getenv("OTEL_EXPORTER_OTLP_ENDPOINT") != "" ||
+				os.Getenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != "",
+			Protocol: cfg.OTLP.Protocol, Endpoint: cfg.OTLP.Endpoint,
+			Insecure: cfg.OTLP.Insecure, Interval: cfg.OTLP.Interval,
+		},
+		DisableDump: !cfg.Web.EnableDump, DisableAuths: !cfg.Web.EnableAuths,
+		Version: Version(),
+	})
+	if err != nil {
+		logger.Error("exporter", "err", err)
+		return ExitUsage
+	}
+	p = pipeline.New(pcfg, func(i int) proto.Sink {
+		return &serveSink{shard: st.Shard(i), tap: tp, messages: &messages}
+	}, ctr)
+
+	webCtx, stopWeb := context.WithCancel(ctx)
+	defer stopWeb()
+	httpErr := make(chan error, 1)
+	go func() { httpErr <- exp.Serve(webCtx, cfg.Web.ListenAddress, cfg.Web.ConfigFile, logger) }()
+	logger.Info("serving", "address", cfg.Web.ListenAddress, "iface", cfg.Capture.Iface, "pcap", cfg.Capture.Pcap)
+
+	capErr := make(chan error, 1)
+	go func() { capErr <- p.Run(ctx, src) }()
+
+	code := ExitOK
+	select {
+	case err := <-httpErr:
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("web server", "err", err, "address", cfg.Web.ListenAddress)
+			code = ExitFailure
+		}
+		src.Close()
+		<-capErr
+	case err := <-capErr:
+		if err != nil {
+			logger.Error("capture failed", "err", err)
+			code = ExitFailure
+		} else if ctx.Err() == nil {
+			logger.Info("capture file replayed; still serving until stopped", "pcap", cfg.Capture.Pcap)
+		}
+		if code == ExitOK {
+			<-ctx.Done()
+		}
+		stopWeb()
+		<-httpErr
+	}
+	// Final OTLP export, bounded so SIGTERM exits within seconds.
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := exp.Shutdown(sctx); err != nil {
+		logger.Warn("final OTLP export", "err", err)
+	}
+	logSummary(logger, p.Health(), ctr)
+	return code
+}
