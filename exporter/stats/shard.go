@@ -127,6 +127,8 @@ type Shard struct {
 
 	scratch []byte
 	paths   map[string]uint32 // normalised path -> admitted id (cache of st.paths)
+	raw     map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
+	rawCap  int
 	folded  uint64            // observations whose path went to Overflow
 
 	req, rep   map[opPath]traffic
@@ -164,6 +166,8 @@ func newShard(st *Stats) *Shard {
 		st:          st,
 		scratch:     make([]byte, 0, maxPathLen+16),
 		paths:       make(map[string]uint32),
+		raw:         make(map[string]uint32),
+		rawCap:      4 * st.cfg.MaxPaths,
 		req:         make(map[opPath]traffic),
 		rep:         make(map[opPath]traffic),
 		errs:        make(map[opCode]uint64),
@@ -236,13 +240,29 @@ func (s *Shard) pathID(p []byte) uint32 {
 	if len(p) == 0 {
 		return pathNone
 	}
+	// Admission is permanent, so a raw path always maps to the same id
+	// (Overflow included) and can be cached as it came off the wire.
+	if id, ok := s.raw[string(p)]; ok {
+		if id == pathOther {
+			s.folded++
+		}
+		return id
+	}
+	id := s.normalizedID(p)
+	if len(s.raw) < s.rawCap && len(p) <= maxPathLen {
+		s.raw[string(p)] = id // copies p: the one allocation for a new raw path
+	}
+	return id
+}
+
+func (s *Shard) normalizedID(p []byte) uint32 {
 	s.scratch = normalizePath(s.scratch[:0], p, s.st.cfg.AggregationDepth)
 	if id, ok := s.paths[string(s.scratch)]; ok {
 		return id
 	}
 	id, ok := s.st.paths.lookup(s.scratch)
 	if !ok {
-		// Not cached: the cache holds admitted paths only, so it stays
+		// Not cached: this cache holds admitted paths only, so it stays
 		// within MaxPaths however many distinct paths arrive.
 		s.folded++
 		return pathOther

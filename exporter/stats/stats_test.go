@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -352,5 +353,43 @@ func TestExponential(t *testing.T) {
 	}
 	if h.Count != 4 {
 		t.Errorf("Count = %d, want 4", h.Count)
+	}
+}
+
+// TestConcurrent runs workers and scrapes at once (meaningful under -race)
+// and checks that no request is lost or double counted.
+func TestConcurrent(t *testing.T) {
+	const workers, per = 4, 5000
+	s := New(Config{Shards: workers}, fixedNow)
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				s.Snapshot()
+			}
+		}
+	}()
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sh := s.Shard(w)
+			for i := range per {
+				sh.Observe(req(fmt.Sprintf("10.0.%d.%d:1000", w, i%50), "exists", fmt.Sprintf("/p%d", i%30), 10))
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	var n uint64
+	for _, r := range s.Snapshot().Requests {
+		n += r.Count
+	}
+	if n != workers*per {
+		t.Errorf("requests = %d, want %d", n, workers*per)
 	}
 }
