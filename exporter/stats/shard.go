@@ -129,7 +129,7 @@ type Shard struct {
 	paths   map[string]uint32 // normalised path -> admitted id (cache of st.paths)
 	raw     map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
 	rawCap  int
-	folded  uint64            // observations whose path went to Overflow
+	folded  uint64 // observations whose path went to Overflow
 
 	req, rep   map[opPath]traffic
 	errs       map[opCode]uint64
