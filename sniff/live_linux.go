@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
@@ -39,9 +40,14 @@ type Live struct {
 	buf     []byte
 
 	// State of the read in progress, set by readFn; held in the struct so
-	// that the callback is built once and reading does not allocate.
+	// that the callback and the recvmsg(2) arguments are built once and
+	// reading does not allocate.
 	readFn   func(fd uintptr) bool
+	iov      unix.Iovec
+	msg      unix.Msghdr
+	oob      []byte
 	n        int
+	ts       time.Time
 	rerr     error
 	deadline time.Time
 
@@ -62,8 +68,11 @@ type Live struct {
 // give LinkEthernet, tun devices without a link header (ARPHRD_NONE, e.g.
 // WireGuard) give LinkRaw. Other types are rejected.
 //
-// Frame timestamps are taken when the frame is read, not when the kernel
-// received it, so they include queueing delay in the socket buffer.
+// Frame timestamps are the kernel's receive times (SO_TIMESTAMPNS), so time
+// a frame spent queued in the socket buffer does not skew latencies; if the
+// kernel attaches none, the time of the read is used. The kernel switches
+// timestamping on from a work queue, so frames in the first moments after
+// open may carry their read time instead.
 func OpenLive(iface string, cfg Config) (*Live, error) {
 	return openLive(iface, cfg, false)
 }
@@ -94,6 +103,14 @@ func openLive(iface string, cfg Config, keepOutgoing bool) (*Live, error) {
 		_ = conn.Close()
 		return nil, err
 	}
+	var tserr error
+	err = rc.Control(func(fd uintptr) {
+		tserr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	})
+	if err = errors.Join(err, tserr); err != nil {
+		_ = conn.Close()
+		return nil, &net.OpError{Op: "set", Net: "packet", Addr: conn.LocalAddr(), Err: os.NewSyscallError("setsockopt", err)}
+	}
 	if cfg.RecvBuffer > 0 {
 		var serr error
 		err := rc.Control(func(fd uintptr) {
@@ -115,7 +132,12 @@ func openLive(iface string, cfg Config, keepOutgoing bool) (*Live, error) {
 		link:    link,
 		timeout: cfg.ReadTimeout,
 		buf:     make([]byte, cfg.SnapLen),
+		oob:     make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*2),
 	}
+	l.iov.Base = &l.buf[0]
+	l.iov.SetLen(len(l.buf))
+	l.msg.Iov = &l.iov
+	l.msg.SetIovlen(1)
 	l.readFn = l.read
 	return l, nil
 }
@@ -149,10 +171,39 @@ func interfaceLink(ifi *net.Interface, loopback bool) (LinkType, error) {
 }
 
 // read is the syscall.RawConn read callback: it returns false to wait for
-// readiness on EAGAIN.
+// readiness on EAGAIN. It calls recvmsg(2) directly because unix.Recvmsg
+// allocates the sender's address on every call.
 func (l *Live) read(fd uintptr) bool {
-	l.n, l.rerr = unix.Read(int(fd), l.buf)
-	return l.rerr != unix.EAGAIN
+	l.msg.Control = &l.oob[0]
+	l.msg.SetControllen(len(l.oob))
+	l.msg.Flags = 0
+	n, _, errno := unix.Syscall(unix.SYS_RECVMSG, fd, uintptr(unsafe.Pointer(&l.msg)), 0)
+	if errno != 0 {
+		l.n, l.rerr = 0, errno
+		return errno != unix.EAGAIN
+	}
+	l.n, l.rerr = int(n), nil
+	l.ts = cmsgTimestamp(l.oob[:l.msg.Controllen])
+	return true
+}
+
+// cmsgTimestamp returns the SCM_TIMESTAMPNS time in the control messages
+// oob, or the zero Time if there is none.
+func cmsgTimestamp(oob []byte) time.Time {
+	hdr := unix.CmsgLen(0)
+	for len(oob) >= hdr {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		l := int(h.Len)
+		if l < hdr || l > len(oob) {
+			return time.Time{}
+		}
+		if h.Level == unix.SOL_SOCKET && h.Type == unix.SCM_TIMESTAMPNS && l-hdr >= int(unsafe.Sizeof(unix.Timespec{})) {
+			ts := (*unix.Timespec)(unsafe.Pointer(&oob[hdr]))
+			return time.Unix(int64(ts.Sec), int64(ts.Nsec))
+		}
+		oob = oob[min(unix.CmsgSpace(l-hdr), len(oob)):]
+	}
+	return time.Time{}
 }
 
 // LinkType returns the framing of the frames ReadFrame returns.
@@ -203,7 +254,11 @@ func (l *Live) ReadFrame() ([]byte, time.Time, LinkType, error) {
 		}
 		l.frames.Add(1)
 		l.bytes.Add(uint64(l.n))
-		return l.buf[:l.n], time.Now(), l.link, nil
+		ts := l.ts
+		if ts.IsZero() {
+			ts = time.Now()
+		}
+		return l.buf[:min(l.n, len(l.buf))], ts, l.link, nil
 	}
 }
 

@@ -8,11 +8,14 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // openLo opens a capture on lo, skipping when the test lacks the privilege
@@ -296,4 +299,66 @@ func seq(from uint16, n int) []uint16 {
 		s[i] = from + uint16(i)
 	}
 	return s
+}
+
+func TestLiveKernelTimestamps(t *testing.T) {
+	port := echoServer(t)
+	l := openLo(t, Config{ZKPorts: []uint16{port}}, false)
+	// The kernel turns on receive timestamping from a work queue after the
+	// socket asks for it; until then skbs are stamped when read.
+	time.Sleep(100 * time.Millisecond)
+	before := time.Now()
+	exchange(t, port, "ts", 1)
+	// The frames wait in the socket buffer; their timestamps must be the
+	// kernel's receive times, not the time they are read.
+	time.Sleep(300 * time.Millisecond)
+	var seg Segment
+	for {
+		data, ts, link, err := l.ReadFrame()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ParseFrame(link, data, ts, &seg) != nil || string(seg.Payload) != "ts-0" {
+			continue
+		}
+		read := time.Now()
+		if ts.Before(before) || read.Sub(ts) < 250*time.Millisecond {
+			t.Errorf("timestamp %v: sent after %v, read at %v; want the receive time", ts, before, read)
+		}
+		return
+	}
+}
+
+func TestCmsgTimestamp(t *testing.T) {
+	// One SOL_SOCKET/SCM_TIMESTAMPNS control message, then damaged ones.
+	hdr := unix.CmsgLen(0)
+	tsLen := int(unsafe.Sizeof(unix.Timespec{}))
+	good := make([]byte, unix.CmsgSpace(tsLen))
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&good[0]))
+	h.Level, h.Type = unix.SOL_SOCKET, unix.SCM_TIMESTAMPNS
+	h.SetLen(unix.CmsgLen(tsLen))
+	*(*unix.Timespec)(unsafe.Pointer(&good[hdr])) = unix.Timespec{Sec: 1700000000, Nsec: 123}
+	longLen := slices.Clone(good)
+	(*unix.Cmsghdr)(unsafe.Pointer(&longLen[0])).SetLen(len(good) + 100)
+	other := slices.Clone(good)
+	(*unix.Cmsghdr)(unsafe.Pointer(&other[0])).Type = unix.SCM_RIGHTS
+	tests := []struct {
+		name string
+		oob  []byte
+		want time.Time
+	}{
+		{"timestamp", good, time.Unix(1700000000, 123)},
+		{"after another message", append(slices.Clone(other), good...), time.Unix(1700000000, 123)},
+		{"empty", nil, time.Time{}},
+		{"short", good[:hdr-1], time.Time{}},
+		{"length past the buffer", longLen, time.Time{}},
+		{"other message only", other, time.Time{}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := cmsgTimestamp(tt.oob); !got.Equal(tt.want) {
+				t.Errorf("cmsgTimestamp = %v, want %v", got, tt.want)
+			}
+		})
+	}
 }
