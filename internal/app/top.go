@@ -102,8 +102,11 @@ func Top(ctx context.Context, src *source, o TopOptions, out io.Writer, ctr *pro
 	rows := agg.rows(0)
 	latency := o.MeasureLatency > 0
 	sortBy := o.SortBy
-	if !latency && (sortBy == "path" || sortBy == "type" || sortBy == "") {
+	switch {
+	case !latency && (sortBy == "path" || sortBy == "type" || sortBy == ""):
 		sortBy = "requests"
+	case latency && (sortBy == "" || sortBy == "path" || sortBy == "type"):
+		sortBy = "avg" // zk-dump's default
 	}
 	sortRows(rows, sortBy)
 	if o.JSON {
