@@ -68,7 +68,8 @@ type Options struct {
 	DisableDump  bool // 404 on /debug/dump even when Dump is set
 	DisableAuths bool // 404 on /json/auths and /json/auths-dump
 	// CardinalityLimit is the SDK's per-instrument backstop; the stats caps
-	// act first. 0 means 2000.
+	// act first. 0 means 32 ops x (MaxPaths+2) paths, at least 2000, so the
+	// backstop only fires if the stats caps fail.
 	CardinalityLimit int
 	Version          string // shown on the landing page and in /json/info
 }
@@ -103,7 +104,7 @@ func New(opts Options) (*Exporter, error) {
 		opts.Health = func() stats.Health { return stats.Health{} }
 	}
 	if opts.CardinalityLimit <= 0 {
-		opts.CardinalityLimit = 2000
+		opts.CardinalityLimit = max(2000, 32*(opts.Stats.Config().MaxPaths+2))
 	}
 	e := &Exporter{opts: opts, registry: prometheus.NewRegistry(), start: opts.Now()}
 	prod := &histProducer{e: e}

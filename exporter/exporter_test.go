@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -211,5 +212,51 @@ func TestNativeHistograms(t *testing.T) {
 	}
 	if diff := cmp.Diff(answered, got); diff != "" {
 		t.Errorf("native histogram counts by op (-want +got):\n%s", diff)
+	}
+}
+
+// TestSeriesWithinCaps drives 100 000 distinct paths from 5 000 client
+// ports through the exporter and counts the series /metrics exposes.
+func TestSeriesWithinCaps(t *testing.T) {
+	cfg := stats.Config{Shards: 2, MaxPaths: 200, TopClients: 5, TopAuths: 5}
+	s := stats.New(cfg, fixedNow)
+	e, _ := newTestExporter(t, Options{Stats: s})
+	for i := range 100_000 {
+		client := fmt.Sprintf("10.0.%d.%d:%d", i%5000/250, i%250, 20000+i%5000)
+		m := zkMsg(proto.Request, client, "getData", fmt.Sprintf("/svc%d/n%d", i%3, i), 30)
+		s.Shard(i % 2).Observe(m)
+		if i%20_000 == 0 {
+			get(t, e.Handler(), "/metrics")
+		}
+	}
+	_, body := get(t, e.Handler(), "/metrics")
+	series := map[string]int{}
+	var folded string
+	for _, l := range strings.Split(body, "\n") {
+		if l == "" || l[0] == '#' {
+			continue
+		}
+		name := l[:strings.IndexAny(l, "{ ")]
+		series[name]++
+		if strings.HasPrefix(l, `zktap_folded_total{dimension="path"}`) {
+			folded = l[strings.LastIndexByte(l, ' ')+1:]
+		}
+	}
+	limits := map[string]int{
+		"zookeeper_client_requests_total":           cfg.MaxPaths + 1,
+		"zookeeper_client_ip_requests_total":        cfg.TopClients + 1,
+		"zookeeper_client_identity_requests_total":  cfg.TopAuths + 1,
+		"zookeeper_client_request_size_bytes_total": cfg.MaxPaths + 1,
+	}
+	for name, max := range limits {
+		if series[name] == 0 || series[name] > max {
+			t.Errorf("%s has %d series, want 1..%d", name, series[name], max)
+		}
+	}
+	if want := fmt.Sprint(100_000 - cfg.MaxPaths); folded != want {
+		t.Errorf("zktap_folded_total{dimension=\"path\"} = %q, want %s", folded, want)
+	}
+	if strings.Contains(body, "otel_metric_overflow") {
+		t.Errorf("the SDK backstop fired; the stats caps should have held")
 	}
 }
