@@ -39,7 +39,8 @@ func diff(a, b uint32) int { return int(int32(a - b)) }
 
 // Stream reassembles one direction of a TCP connection. Its zero value is
 // usable after Init. It is owned by one worker goroutine and not safe for
-// concurrent use.
+// concurrent use; it must not be copied once in use, since its buffer is
+// charged to its Budget once.
 type Stream struct {
 	lim    Limits
 	budget *Budget
