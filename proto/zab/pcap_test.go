@@ -16,19 +16,21 @@ import (
 	"github.com/zktap/zktap/proto"
 )
 
-// chunk is the TCP payload of one captured segment.
+// chunk is the TCP payload of one captured segment, or a gap.
 type chunk struct {
 	ep  proto.Endpoints
 	dir proto.Dir
 	b   []byte
 	ts  time.Time
+	gap bool // bytes before b were lost
 }
 
-// readPcap returns the TCP payloads of a capture in order, with the
+// readPcap returns the in-order TCP payloads of a capture with the
 // connection each belongs to; the server side is the one on a port for
-// which isServer is true. The zktraffic captures are in order and without
-// loss, so no reassembly is needed. A connection whose SYN is in the file
-// is FromStart.
+// which isServer is true. It is a minimal reassembler for captures taken on
+// lo, which are in order: retransmitted bytes are trimmed by sequence
+// number, and a jump forward is reported as a gap. A connection whose SYN
+// is in the file is FromStart.
 func readPcap(t *testing.T, path string, isServer func(uint16) bool) []chunk {
 	t.Helper()
 	f, err := os.Open(path)
@@ -41,8 +43,13 @@ func readPcap(t *testing.T, path string, isServer func(uint16) bool) []chunk {
 		t.Fatal(err)
 	}
 	type key struct{ c, s netip.AddrPort }
+	type half struct {
+		next    uint32
+		started bool
+	}
 	syn := map[key]bool{}
 	seen := map[key]bool{}
+	halves := map[key]*[2]half{}
 	var out []chunk
 	for {
 		data, ci, err := r.ReadPacketData()
@@ -72,13 +79,37 @@ func readPcap(t *testing.T, path string, isServer func(uint16) bool) []chunk {
 		}
 		if tcp.SYN && !seen[k] {
 			syn[k] = true
+			delete(halves, k) // a new connection on the same ports
 		}
-		if len(tcp.Payload) == 0 {
+		if halves[k] == nil {
+			halves[k] = &[2]half{}
+		}
+		h := &halves[k][dir]
+		seq := tcp.Seq
+		if tcp.SYN {
+			seq++
+			h.next, h.started = seq, true
+		}
+		payload := tcp.Payload
+		if len(payload) == 0 {
 			continue
 		}
+		gap := false
+		if h.started {
+			d := int32(seq - h.next)
+			switch {
+			case d < 0 && int(-d) >= len(payload):
+				continue // retransmission
+			case d < 0:
+				payload = payload[-d:]
+			case d > 0:
+				gap = true
+			}
+		}
+		h.next, h.started = seq+uint32(len(tcp.Payload)), true
 		seen[k] = true
 		out = append(out, chunk{ep: proto.Endpoints{Client: k.c, Server: k.s, FromStart: syn[k]}, dir: dir,
-			b: append([]byte(nil), tcp.Payload...), ts: ci.Timestamp})
+			b: append([]byte(nil), payload...), ts: ci.Timestamp, gap: gap})
 	}
 	return out
 }
