@@ -11,6 +11,17 @@
 // zk-dump, with control bytes escaped so a hostile path cannot drive the
 // reader's terminal.
 //
+// JSON keys, each present only when it applies: time (RFC 3339, UTC,
+// nanoseconds), proto (zk, zab, fle, 4lw), kind (request, reply, event), op,
+// src, dst (ip:port, IPv6 in brackets), session ("0x..."), xid, zxid, err
+// and err_name (client replies), path, latency (seconds, paired replies),
+// size; for zk: tls, watch, data_len, children, timeout, read_only,
+// reconnect, event_type, event_name, add_watch_mode, create_mode,
+// auth_scheme, auth_user, watches, sub ([{op, path, err}]); for zab: type,
+// sid, txn_op, txn_type, cxid, data_len, snap_size; for fle: sid, addr,
+// state, leader, election_epoch, peer_epoch, version; for 4lw: text (only
+// with Options.ShowText).
+//
 // A reply paired with its request carries the request's op and path and its
 // latency, so showing replies alone shows request and reply together.
 //
