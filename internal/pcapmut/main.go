@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 
 	"github.com/gopacket/gopacket/pcapgo"
 )
@@ -88,7 +89,7 @@ func rewrite(in, out, logf, mode string, n int, seed uint64) error {
 		Mode    string   `json:"mode"`
 		Seed    uint64   `json:"seed"`
 		Changes []Change `json:"changes"`
-	}{in, mode, seed, changes}, "", "  ")
+	}{filepath.Base(in), mode, seed, changes}, "", "  ")
 	if err != nil {
 		return err
 	}

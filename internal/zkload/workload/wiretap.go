@@ -92,8 +92,11 @@ type tapConn struct {
 }
 
 func (t *tapConn) Write(p []byte) (int, error) {
+	// Record the request before it leaves: its reply can be read (by go-zookeeper's
+	// receive goroutine) before Write returns. If the write fails the connection is dead
+	// and the frame counts as sent, which is what a capture would show at worst.
+	t.out.feed(p)
 	n, err := t.Conn.Write(p)
-	t.out.feed(p[:n])
 	t.c.mu.Lock()
 	t.c.bytesSent += int64(n)
 	t.c.mu.Unlock()

@@ -142,6 +142,10 @@ func TestLoad(t *testing.T) {
 			if got := int64(rep.Requests["exists"]); got != rep.Ops {
 				t.Errorf("%d exists on the wire, %d ops counted", got, rep.Ops)
 			}
+			// Every reply is matched to its request by xid, even with many in flight.
+			if diff := cmp.Diff(map[string]int{"0": int(rep.Ops)}, rep.Replies["exists"]); diff != "" || rep.Replies["unmatched"] != nil {
+				t.Errorf("exists replies mismatch (-want +got):\n%s\nunmatched: %v", diff, rep.Replies["unmatched"])
+			}
 			if got := rep.Requests["connect"]; got != tt.spec.Sessions {
 				t.Errorf("%d connects, want %d", got, tt.spec.Sessions)
 			}
@@ -150,7 +154,9 @@ func TestLoad(t *testing.T) {
 }
 
 // frame builds one length-prefixed frame with the given body.
-func frame(body []byte) []byte { return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...) }
+func frame(body []byte) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(body))), body...)
+}
 
 func TestFrameScannerSplits(t *testing.T) {
 	big := make([]byte, 3*headCap)
