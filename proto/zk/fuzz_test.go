@@ -2,6 +2,7 @@ package zk
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -105,6 +106,19 @@ func FuzzDecode(f *testing.F) {
 		proto.ToClient, rep(1, 5, 0, cat(i32(4), boolb(false), i32(0), ustr("d"), stat(1, 0), i32(-1), boolb(true), i32(-1))),
 	), true)
 	f.Add(encodeChunks(proto.ToServer, cat(i32(1<<30), []byte("garbage")), proto.ToClient, cat(i32(-7), []byte("more"))), true)
+
+	// Real captures, segment by segment.
+	files, _ := filepath.Glob("testdata/*.stream")
+	for _, file := range files {
+		fromStart, segs := readStream(f, file)
+		var pieces []any
+		for _, s := range segs {
+			pieces = append(pieces, s.dir, s.b)
+		}
+		if in := encodeChunks(pieces...); len(in) < 8<<10 {
+			f.Add(in, fromStart)
+		}
+	}
 
 	var got []rec
 	d := NewDecoder(Config{MaxFrame: fuzzMaxFrame, MaxPending: 16},
