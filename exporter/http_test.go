@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
 	colmetricpb "go.opentelemetry.io/proto/otlp/collector/metrics/v1"
@@ -284,6 +285,12 @@ func TestOTLP(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
+	checkExport(t, last, sent, answered)
+}
+
+// checkExport compares what an OTLP receiver got with the workload.
+func checkExport(t *testing.T, last *colmetricpb.ExportMetricsServiceRequest, sent, answered map[string]int) {
+	t.Helper()
 	if last == nil {
 		t.Fatal("receiver got no export")
 	}
@@ -294,8 +301,10 @@ func TestOTLP(t *testing.T) {
 			for _, m := range sm.Metrics {
 				switch m.Name {
 				case "zookeeper.client.requests":
-					if m.Unit != "{request}" || !m.GetSum().GetIsMonotonic() {
-						t.Errorf("%s: unit %q monotonic %v", m.Name, m.Unit, m.GetSum().GetIsMonotonic())
+					if m.Unit != "{request}" || !m.GetSum().GetIsMonotonic() ||
+						m.GetSum().GetAggregationTemporality() != metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE {
+						t.Errorf("%s: unit %q monotonic %v temporality %v", m.Name, m.Unit,
+							m.GetSum().GetIsMonotonic(), m.GetSum().GetAggregationTemporality())
 					}
 					for _, dp := range m.GetSum().DataPoints {
 						reqs[attr(dp.Attributes, "op")] += int(dp.GetAsInt())
@@ -328,4 +337,65 @@ func attr(kvs []*commonpb.KeyValue, key string) string {
 	return ""
 }
 
-var _ = metricpb.AggregationTemporality_AGGREGATION_TEMPORALITY_CUMULATIVE
+
+type grpcReceiver struct {
+	colmetricpb.UnimplementedMetricsServiceServer
+	mu   sync.Mutex
+	last *colmetricpb.ExportMetricsServiceRequest
+}
+
+func (g *grpcReceiver) Export(_ context.Context, r *colmetricpb.ExportMetricsServiceRequest) (*colmetricpb.ExportMetricsServiceResponse, error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.last = r
+	return &colmetricpb.ExportMetricsServiceResponse{}, nil
+}
+
+// TestOTLPGRPCFromEnv configures OTLP/gRPC only through the standard
+// environment variables and checks what an in-test gRPC receiver gets.
+func TestOTLPGRPCFromEnv(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rcv := &grpcReceiver{}
+	gs := grpc.NewServer()
+	colmetricpb.RegisterMetricsServiceServer(gs, rcv)
+	go func() { _ = gs.Serve(l) }()
+	t.Cleanup(gs.Stop)
+
+	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://"+l.Addr().String())
+	t.Setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")
+	t.Setenv("OTEL_METRIC_EXPORT_INTERVAL", "3600000")
+	s := stats.New(stats.Config{}, fixedNow)
+	e, err := New(Options{Stats: s, Now: fixedNow, Getenv: os.Getenv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sent, answered := workload(s)
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	checkExport(t, rcv.last, sent, answered)
+}
+
+func TestNewErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{"no stats", Options{}, "Options.Stats is nil"},
+		{"bad protocol", Options{Stats: stats.New(stats.Config{}, fixedNow), OTLP: OTLPOptions{Enabled: true, Protocol: "thrift"}}, `otlp protocol "thrift"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(tt.opts)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("New() error = %v, want it to contain %q", err, tt.want)
+			}
+		})
+	}
+}
