@@ -337,7 +337,6 @@ func attr(kvs []*commonpb.KeyValue, key string) string {
 	return ""
 }
 
-
 type grpcReceiver struct {
 	colmetricpb.UnimplementedMetricsServiceServer
 	mu   sync.Mutex
