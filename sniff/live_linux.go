@@ -209,9 +209,11 @@ func cmsgTimestamp(oob []byte) time.Time {
 // LinkType returns the framing of the frames ReadFrame returns.
 func (l *Live) LinkType() LinkType { return l.link }
 
-// ReadFrame implements Source. It blocks until a frame arrives or the Live
-// is closed, then returns net.ErrClosed wrapped in a *net.OpError. The frame
-// is valid until the next call. ReadFrame does not allocate.
+// ReadFrame implements Source. It blocks until a frame arrives, ReadTimeout
+// passes with none (it then returns a *net.OpError whose Timeout() is true;
+// reading may go on), or the Live is closed (net.ErrClosed wrapped in a
+// *net.OpError). The frame is valid until the next call. Reading a frame
+// does not allocate.
 func (l *Live) ReadFrame() ([]byte, time.Time, LinkType, error) {
 	for {
 		if l.closed.Load() {
