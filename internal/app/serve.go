@@ -46,7 +46,8 @@ func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Co
 		PathLatency:      cfg.Stats.PathLatency,
 		Exponential:      cfg.Stats.NativeHistograms,
 	}, nil)
-	tp := tap.New(tap.Config{MaxSubscribers: cfg.Web.DumpMaxSubscribers, BufferMessages: cfg.Web.DumpBuffer})
+	// 1 MiB of rendered lines per subscriber bounds the tap to ~2 MiB x subscribers.
+	tp := tap.New(tap.Config{MaxSubscribers: cfg.Web.DumpMaxSubscribers, BufferMessages: cfg.Web.DumpBuffer, BufferBytes: 1 << 20})
 	defer tp.Close()
 
 	var messages atomic.Uint64
