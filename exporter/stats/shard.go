@@ -300,8 +300,14 @@ func (s *Shard) observeZK(m *proto.Message) {
 		s.req[k] = t
 
 		switch m.Op {
-		case "auth", "sasl":
+		case "auth":
 			if len(m.ZK.AuthScheme) > 0 {
+				s.setIdentity(client, m.ZK.AuthScheme, m.ZK.AuthUser)
+			}
+		case "sasl":
+			// Only one token of a SASL exchange may show the user; the
+			// others must not reset the identity to bare "sasl".
+			if _, known := s.conns[client]; len(m.ZK.AuthUser) > 0 || !known {
 				s.setIdentity(client, m.ZK.AuthScheme, m.ZK.AuthUser)
 			}
 		case "closeSession":

@@ -208,6 +208,20 @@ func TestAuthIdentity(t *testing.T) {
 	}
 }
 
+func TestSASLIdentity(t *testing.T) {
+	s := New(Config{}, fixedNow)
+	c := "10.1.1.1:5000"
+	for _, user := range []string{"", "bob", ""} {
+		m := req(c, "sasl", "", 100)
+		m.ZK.AuthScheme, m.ZK.AuthUser = []byte("sasl"), []byte(user)
+		s.Observe(m)
+	}
+	want := []ConnIdentity{{Client: netip.MustParseAddrPort(c), Identity: "sasl:bob"}}
+	if diff := cmp.Diff(want, s.Snapshot().Conns, cmpopts.EquateComparable(netip.AddrPort{})); diff != "" {
+		t.Errorf("Conns (-want +got):\n%s", diff)
+	}
+}
+
 func TestElection(t *testing.T) {
 	s := New(Config{}, fixedNow)
 	fle := func(state string, at time.Duration, leader int64) *proto.Message {
