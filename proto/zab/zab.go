@@ -67,23 +67,31 @@ type proposal struct {
 	committed bool
 }
 
-// ring is a bounded FIFO of T.
+// ring is a bounded FIFO of T. Its buffer is allocated on first use, so a
+// connection that never pairs anything (an observer, a mid-stream join of
+// a quiet link) costs no memory for it.
 type ring[T any] struct {
 	buf        []T
 	head, size int
+	limit      int
 }
 
 func (r *ring[T]) init(n int) {
-	if r.buf == nil {
-		r.buf = make([]T, n)
-	}
+	r.limit = n
 	r.head, r.size = 0, 0
+	clear(r.buf)
 }
 
 func (r *ring[T]) at(i int) *T { return &r.buf[(r.head+i)%len(r.buf)] }
 
+// full reports whether a push would drop the oldest entry.
+func (r *ring[T]) full() bool { return r.size == r.limit }
+
 // push appends v and reports whether the oldest entry had to be dropped.
 func (r *ring[T]) push(v T) (dropped bool) {
+	if r.buf == nil {
+		r.buf = make([]T, r.limit)
+	}
 	if r.size == len(r.buf) {
 		r.head = (r.head + 1) % len(r.buf)
 		r.size--
@@ -671,7 +679,7 @@ func (d *Decoder) authInfo(m *proto.Message, p *packet) {
 // propose records an outstanding proposal.
 func (d *Decoder) propose(zxid int64, ts time.Time) {
 	q := &d.proposals
-	if q.size == len(q.buf) && !q.at(0).committed {
+	if q.full() && !q.at(0).committed {
 		d.count(proto.ReasonPendingOverflow)
 	}
 	q.push(proposal{zxid: zxid, ts: ts})

@@ -373,6 +373,24 @@ func TestHostile(t *testing.T) {
 			t.Errorf("messages %+v", f.recs)
 		}
 	})
+	t.Run("gap inside snapshot", func(t *testing.T) {
+		sync, _ := syncStream()
+		f := newFeeder(true)
+		f.feed(proto.ToClient, sync[:300], t0) // LEADERINFO, SNAP and part of the snapshot
+		f.d.Gap(proto.ToClient)
+		f.buf[proto.ToClient], f.skip[proto.ToClient] = nil, 0
+		f.feed(proto.ToClient, sync[len(sync)-200:], t0) // the tail: ... NEWLEADER, UPTODATE, PROPOSAL, COMMIT, PING
+		var ops []string
+		for _, r := range f.recs {
+			ops = append(ops, r.Op)
+		}
+		if diff := cmp.Diff([]string{"leaderinfo", "newleader", "uptodate", "proposal", "commit", "ping"}, ops); diff != "" {
+			t.Errorf("ops (-want +got):\n%s", diff)
+		}
+		if got := f.counts()["snap_skipped"]; got != 1 {
+			t.Errorf("snap_skipped = %d, want 1", got)
+		}
+	})
 	t.Run("quorum auth then packets", func(t *testing.T) {
 		f := newFeeder(true)
 		auth := cat(binary.BigEndian.AppendUint64(nil, authMagic), i32(0), jbuf(32))
