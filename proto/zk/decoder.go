@@ -52,8 +52,12 @@ const (
 )
 
 // Decoder decodes one client-port TCP connection. It implements
-// proto.ConnDecoder, is owned by one goroutine and is reused across
-// connections with Reset.
+// proto.ConnDecoder, is owned by one goroutine (not safe for concurrent
+// use) and is reused across connections with Reset.
+//
+// Memory is bounded by its Config: the caller holds at most two frames
+// (2 × MaxFrame) of a direction for it, and it keeps MaxPending pending
+// requests with at most 1 KiB of path each, plus 64 KiB of 4lw text.
 type Decoder struct {
 	cfg  Config
 	sink proto.Sink
@@ -89,7 +93,8 @@ type Decoder struct {
 var _ proto.ConnDecoder = (*Decoder)(nil)
 
 // NewDecoder returns a Decoder that reports to sink and counts damage in
-// ctr (which may be nil). Call Reset before the first connection.
+// ctr (which may be nil). It starts as if Reset for a connection seen from
+// its SYN with unknown endpoints; call Reset to describe each connection.
 func NewDecoder(cfg Config, sink proto.Sink, ctr *proto.Counters) *Decoder {
 	if cfg.MaxFrame <= 0 {
 		cfg.MaxFrame = DefaultMaxFrame
