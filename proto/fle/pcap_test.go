@@ -16,12 +16,10 @@ import (
 	"github.com/zktap/zktap/proto"
 )
 
+// captures returns the path of a zktraffic capture committed under
+// testdata/zktraffic at the repository root.
 func captures(name string) string {
-	p := filepath.Join("..", "..", "testdata", "zktraffic", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return filepath.Join("/work/shared/testdata/zktraffic", name)
+	return filepath.Join("..", "..", "testdata", "zktraffic", name)
 }
 
 // TestOmniCapture decodes the election traffic of zktraffic's omni.pcap

@@ -114,12 +114,10 @@ func readPcap(t *testing.T, path string, isServer func(uint16) bool) []chunk {
 	return out
 }
 
+// captures returns the path of a zktraffic capture committed under
+// testdata/zktraffic at the repository root.
 func captures(name string) string {
-	p := filepath.Join("..", "..", "testdata", "zktraffic", name)
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	return filepath.Join("/work/shared/testdata/zktraffic", name)
+	return filepath.Join("..", "..", "testdata", "zktraffic", name)
 }
 
 // TestZktrafficCaptures decodes zktraffic's ZAB captures and checks the
