@@ -260,3 +260,29 @@ func TestSeriesWithinCaps(t *testing.T) {
 		t.Errorf("the SDK backstop fired; the stats caps should have held")
 	}
 }
+
+// BenchmarkScrape measures one /metrics collection with 1000 paths x 5 ops
+// across 2 shards.
+func BenchmarkScrape(b *testing.B) {
+	s := stats.New(stats.Config{Shards: 2}, fixedNow)
+	e, err := New(Options{Stats: s, Now: fixedNow})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer e.Shutdown(context.Background())
+	ops := []string{"exists", "getData", "setData", "create", "delete"}
+	for i := range 5000 {
+		op := ops[i%5]
+		c := fmt.Sprintf("10.0.0.%d:%d", i%50, 1000+i%200)
+		s.Shard(i % 2).Observe(zkMsg(proto.Request, c, op, fmt.Sprintf("/p/%c%d", 'a'+byte(i%26), i/5%1000), 30))
+		r := zkMsg(proto.Reply, c, op, fmt.Sprintf("/p/%c%d", 'a'+byte(i%26), i/5%1000), 30)
+		r.Paired, r.Latency = true, time.Millisecond
+		s.Shard(i % 2).Observe(r)
+	}
+	h := e.Handler()
+	b.ReportAllocs()
+	for b.Loop() {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	}
+}

@@ -407,3 +407,14 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("requests = %d, want %d", n, workers*per)
 	}
 }
+
+func BenchmarkSnapshot(b *testing.B) {
+	s := New(Config{Shards: 2}, fixedNow)
+	for i := range 5000 {
+		s.Shard(i % 2).Observe(req(fmt.Sprintf("10.0.0.%d:%d", i%50, 1000+i%200), "exists", fmt.Sprintf("/p/%d", i%1000), 30))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Snapshot()
+	}
+}
