@@ -117,22 +117,27 @@ const (
 	opCreateTTL       = 21
 )
 
-var opNames = map[int32]string{
-	-11: "closeSession", -10: "createSession", -1: "error",
-	0: "notification", 1: "create", 2: "delete", 3: "exists", 4: "getData",
-	5: "setData", 6: "getACL", 7: "setACL", 8: "getChildren", 9: "sync",
-	11: "ping", 12: "getChildren2", 13: "check", 14: "multi", 15: "create2",
-	16: "reconfig", 17: "checkWatches", 18: "removeWatches", 19: "createContainer",
-	20: "deleteContainer", 21: "createTTL", 22: "multiRead",
-	100: "auth", 101: "setWatches", 102: "sasl", 103: "getEphemerals",
-	104: "getAllChildrenNumber", 105: "setWatches2", 106: "addWatch", 107: "whoAmI",
+// opBias shifts client opcodes (-11..107) to non-negative table indexes.
+const opBias = 11
+
+var opNames = [107 + opBias + 1]string{
+	-11 + opBias: "closeSession", -10 + opBias: "createSession", -1 + opBias: "error",
+	0 + opBias: "notification", 1 + opBias: "create", 2 + opBias: "delete", 3 + opBias: "exists",
+	4 + opBias: "getData", 5 + opBias: "setData", 6 + opBias: "getACL", 7 + opBias: "setACL",
+	8 + opBias: "getChildren", 9 + opBias: "sync", 11 + opBias: "ping", 12 + opBias: "getChildren2",
+	13 + opBias: "check", 14 + opBias: "multi", 15 + opBias: "create2", 16 + opBias: "reconfig",
+	17 + opBias: "checkWatches", 18 + opBias: "removeWatches", 19 + opBias: "createContainer",
+	20 + opBias: "deleteContainer", 21 + opBias: "createTTL", 22 + opBias: "multiRead",
+	100 + opBias: "auth", 101 + opBias: "setWatches", 102 + opBias: "sasl", 103 + opBias: "getEphemerals",
+	104 + opBias: "getAllChildrenNumber", 105 + opBias: "setWatches2", 106 + opBias: "addWatch",
+	107 + opBias: "whoAmI",
 }
 
 // TxnOpName returns the client-protocol name of opcode op (create, setData,
-// createSession, error, ...), or "unknown".
+// createSession, error, ...), or "unknown". The result is a static string.
 func TxnOpName(op int32) string {
-	if s, ok := opNames[op]; ok {
-		return s
+	if i := int(op) + opBias; i >= 0 && i < len(opNames) && opNames[i] != "" {
+		return opNames[i]
 	}
 	return "unknown"
 }

@@ -400,3 +400,31 @@ func TestHostile(t *testing.T) {
 		}
 	})
 }
+
+func TestNames(t *testing.T) {
+	got := map[int32]string{}
+	for op := int32(-20); op < 120; op++ {
+		if n := TxnOpName(op); n != "unknown" {
+			got[op] = n
+		}
+	}
+	want := map[int32]string{-11: "closeSession", -10: "createSession", -1: "error", 0: "notification", 1: "create",
+		2: "delete", 3: "exists", 4: "getData", 5: "setData", 6: "getACL", 7: "setACL", 8: "getChildren", 9: "sync",
+		11: "ping", 12: "getChildren2", 13: "check", 14: "multi", 15: "create2", 16: "reconfig", 17: "checkWatches",
+		18: "removeWatches", 19: "createContainer", 20: "deleteContainer", 21: "createTTL", 22: "multiRead",
+		100: "auth", 101: "setWatches", 102: "sasl", 103: "getEphemerals", 104: "getAllChildrenNumber",
+		105: "setWatches2", 106: "addWatch", 107: "whoAmI"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("TxnOpName (-want +got):\n%s", diff)
+	}
+	var ops []string
+	for typ := int32(0); typ <= 20; typ++ {
+		ops = append(ops, OpName(typ))
+	}
+	wantOps := []string{"unknown", "request", "proposal", "ack", "commit", "ping", "revalidate", "sync", "inform",
+		"commitandactivate", "newleader", "followerinfo", "uptodate", "diff", "trunc", "snap", "observerinfo",
+		"leaderinfo", "ackepoch", "informandactivate", "unknown"}
+	if diff := cmp.Diff(wantOps, ops); diff != "" {
+		t.Errorf("OpName (-want +got):\n%s", diff)
+	}
+}
