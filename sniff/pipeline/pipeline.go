@@ -16,6 +16,7 @@ import (
 	"github.com/zktap/zktap/proto/zab"
 	"github.com/zktap/zktap/proto/zk"
 	"github.com/zktap/zktap/sniff"
+	"github.com/zktap/zktap/sniff/pcapsrc"
 	"github.com/zktap/zktap/sniff/reasm"
 )
 
@@ -172,6 +173,12 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				p.flushAll(time.Now())
+				continue
+			}
+			if errors.Is(err, pcapsrc.ErrUnsupportedLink) {
+				// A pcapng interface of a link type zktap cannot parse:
+				// skip its frames, keep the others.
+				p.malformed.Add(1)
 				continue
 			}
 			if errors.Is(err, io.EOF) {
