@@ -51,6 +51,10 @@
 //   - zookeeper_client_sessions_opened_total{result="established"|"rejected"}
 //     (zookeeper.client.sessions.opened, {session})
 //   - zookeeper_client_sessions_closed_total (zookeeper.client.sessions.closed, {session})
+//   - zookeeper_client_sessions_active (zookeeper.client.sessions.active, {session}, gauge):
+//     established and not closed or refused since; an upper bound, because a session that
+//     expires while its client is gone leaves no trace on the wire.
+//   - zookeeper_client_sessions_expired_total (zookeeper.client.sessions.expired, {session})
 //   - zookeeper_client_auth_responses_total{result="ok"|"failed"} (zookeeper.client.auth.responses, {response})
 //   - zookeeper_client_tls_connections_total (zookeeper.client.tls.connections, {connection})
 //
@@ -90,6 +94,7 @@
 //   - zktap_paths_tracked (gauge, {path}): distinct paths in use as label values
 //   - zktap_folded_total{dimension="path"|"client"|"identity"} (zktap.folded, {observation})
 //   - zktap_connections_forgotten_total (zktap.connections.forgotten, {connection})
+//   - zktap_sessions_forgotten_total (zktap.sessions.forgotten, {session})
 //
 // target_info carries the OTel resource.
 package exporter

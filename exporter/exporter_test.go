@@ -65,6 +65,7 @@ func workload(s *stats.Stats) (sent, answered map[string]int) {
 	obs(c)
 	cr := zkMsg(proto.Reply, alice, "connect", "", 41)
 	cr.ZK.Timeout = 30000
+	cr.Session, cr.HasSession = 0x1234, true
 	obs(cr)
 	a := zkMsg(proto.Request, alice, "auth", "", 43)
 	// The decoder reports only the user half of digest "user:secret".
@@ -88,7 +89,9 @@ func workload(s *stats.Stats) (sent, answered map[string]int) {
 	ev := zkMsg(proto.Event, bob, "notification", "/app", 40)
 	ev.ZK.EventType = 4
 	obs(ev)
-	obs(zkMsg(proto.Request, alice, "closeSession", "", 12))
+	cs := zkMsg(proto.Request, alice, "closeSession", "", 12)
+	cs.Session, cs.HasSession = 0x1234, true
+	obs(cs)
 	obs(&proto.Message{Time: t0, Proto: proto.FourLetter, Kind: proto.Request, Op: "mntr", Src: netip.MustParseAddrPort(bob), Dst: server})
 	obs(&proto.Message{Time: t0, Proto: proto.ZAB, Kind: proto.Request, Op: "proposal"})
 	obs(&proto.Message{Time: t0, Proto: proto.ZAB, Kind: proto.Reply, Op: "ack", Paired: true, Latency: 400 * time.Microsecond})

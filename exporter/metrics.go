@@ -97,6 +97,12 @@ func defs() []def {
 			}},
 		{name: "zookeeper.client.sessions.closed", unit: "{session}", desc: "Sessions closed by the client (closeSession requests).",
 			collect: func(o *obs, emit emit) { emit(float64(o.snap.CloseSessions)) }},
+		{name: "zookeeper.client.sessions.active", unit: "{session}", gauge: true, desc: "Sessions established and not since closed (closeSession) or refused on resume; an upper bound, since a session that expires while its client is gone leaves no trace on the wire.",
+			collect: func(o *obs, emit emit) { emit(float64(o.snap.SessionsActive)) }},
+		{name: "zookeeper.client.sessions.expired", unit: "{session}", desc: "Session resumes refused because the session had expired (connect reply with timeout 0).",
+			collect: func(o *obs, emit emit) { emit(float64(o.snap.SessionsExpired)) }},
+		{name: "zktap.sessions.forgotten", unit: "{session}", desc: "Sessions dropped from the live-session table because it was full.",
+			collect: func(o *obs, emit emit) { emit(float64(o.snap.SessionsForgotten)) }},
 		{name: "zookeeper.client.auth.responses", unit: "{response}", desc: "Replies to auth and sasl requests, by result (ok, failed).",
 			collect: func(o *obs, emit emit) {
 				emit(float64(o.snap.AuthOK), attribute.String("result", "ok"))

@@ -312,6 +312,9 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 		case "closeSession":
 			s.closeSessions++
+			if m.HasSession && m.Session != 0 {
+				s.st.sessionEnded(m.Session, false)
+			}
 		case "setWatches", "setWatches2":
 			if m.ZK.Watches > 0 {
 				s.watchSet[opPath{op: m.Op, path: pathNone}] += uint64(m.ZK.Watches)
@@ -331,8 +334,16 @@ func (s *Shard) observeZK(m *proto.Message) {
 		if m.Op == "connect" {
 			if m.Err == 0 && m.ZK.Timeout > 0 {
 				s.established++
+				if m.HasSession && m.Session != 0 {
+					s.st.sessionOpened(m.Session)
+				}
 			} else {
 				s.rejected++
+				// proto/zk reports a refused resume as Err -112 with the
+				// session id the client asked for.
+				if m.HasSession && m.Session != 0 {
+					s.st.sessionEnded(m.Session, m.Err == errSessionExpired)
+				}
 			}
 			return
 		}

@@ -95,39 +95,47 @@ type Election struct {
 // Snapshot is a consistent-per-shard copy of the aggregation, sorted for
 // stable output. It shares nothing mutable with Stats.
 type Snapshot struct {
-	Requests        []OpPath
-	Replies         []OpPath
-	Errors          []OpError
-	Latency         []OpHistogram // by op
-	PathLatency     []OpHistogram // by op and path, when Config.PathLatency
-	MultiOps        []OpPath      // sub-operations of multi/multiRead (Bytes unused)
-	WatchesSet      []OpPath      // by arming op and path (Bytes unused)
-	WatchesFired    []WatchEvent
-	Connects        uint64 // ConnectRequests
-	Reconnects      uint64 // ConnectRequests resuming a session
-	Established     uint64 // ConnectResponses granting a session
-	Rejected        uint64 // ConnectResponses refusing one (expired or invalid)
-	CloseSessions   uint64
-	AuthOK          uint64
-	AuthFailed      uint64
-	TLS             uint64 // TLS connections seen (opaque)
-	FourLetter      []Count
-	ZAB             []Count
-	ZABAck          Histogram // proposal -> ack
-	ZABCommit       Histogram // proposal -> commit
-	FLE             []Count   // notifications by state
-	Election        Election
-	Clients         []Top // elected client IPs, then Overflow
-	Auths           []Top // elected identities, then Overflow
-	Conns           []ConnIdentity
-	ConnsEvicted    uint64
-	PathsTracked    int    // distinct normalised paths admitted
-	PathsFolded     uint64 // observations folded into the Overflow path
-	ClientsFolded   uint64 // requests from clients never tracked as candidates
-	AuthsFolded     uint64
-	TotalRequests   Traffic
-	TotalAnswered   uint64
-	TotalLatencySum float64
+	Requests      []OpPath
+	Replies       []OpPath
+	Errors        []OpError
+	Latency       []OpHistogram // by op
+	PathLatency   []OpHistogram // by op and path, when Config.PathLatency
+	MultiOps      []OpPath      // sub-operations of multi/multiRead (Bytes unused)
+	WatchesSet    []OpPath      // by arming op and path (Bytes unused)
+	WatchesFired  []WatchEvent
+	Connects      uint64 // ConnectRequests
+	Reconnects    uint64 // ConnectRequests resuming a session
+	Established   uint64 // ConnectResponses granting a session
+	Rejected      uint64 // ConnectResponses refusing one (expired or invalid)
+	CloseSessions uint64
+	// SessionsActive counts sessions established (connect reply with a
+	// session id) and not since closed by closeSession or refused on
+	// resume. It is an upper bound: a session that expires while its
+	// client is gone leaves no trace on the wire until it is forgotten
+	// by the MaxConns cap.
+	SessionsActive    int
+	SessionsExpired   uint64 // resumes refused with SESSIONEXPIRED
+	SessionsForgotten uint64 // dropped from the table by the MaxConns cap
+	AuthOK            uint64
+	AuthFailed        uint64
+	TLS               uint64 // TLS connections seen (opaque)
+	FourLetter        []Count
+	ZAB               []Count
+	ZABAck            Histogram // proposal -> ack
+	ZABCommit         Histogram // proposal -> commit
+	FLE               []Count   // notifications by state
+	Election          Election
+	Clients           []Top // elected client IPs, then Overflow
+	Auths             []Top // elected identities, then Overflow
+	Conns             []ConnIdentity
+	ConnsEvicted      uint64
+	PathsTracked      int    // distinct normalised paths admitted
+	PathsFolded       uint64 // observations folded into the Overflow path
+	ClientsFolded     uint64 // requests from clients never tracked as candidates
+	AuthsFolded       uint64
+	TotalRequests     Traffic
+	TotalAnswered     uint64
+	TotalLatencySum   float64
 }
 
 // ConnIdentity is a live connection's authenticated identity.
@@ -241,6 +249,10 @@ func (s *Stats) Snapshot() *Snapshot {
 	out.FLE = counts(g.fle)
 	out.ZABAck = zabAck.export(&s.cfg)
 	out.ZABCommit = zabCom.export(&s.cfg)
+
+	s.sessMu.Lock()
+	out.SessionsActive, out.SessionsExpired, out.SessionsForgotten = len(s.sessions), s.sessExpired, s.sessForgot
+	s.sessMu.Unlock()
 
 	s.fleMu.Lock()
 	e := s.fle

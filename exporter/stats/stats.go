@@ -60,6 +60,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// errSessionExpired is KeeperException.Code SESSIONEXPIRED.
+const errSessionExpired = -112
+
 // maxOps bounds the distinct op names one shard keys on. Op names are static
 // strings from the decoders' tables, so this only matters if a decoder bug
 // produced unbounded names.
@@ -81,6 +84,11 @@ type Stats struct {
 	fleMu sync.Mutex
 	fle   electionState
 
+	sessMu      sync.Mutex
+	sessions    map[int64]struct{} // established and not seen closed or expired
+	sessExpired uint64             // resumes refused with SESSIONEXPIRED
+	sessForgot  uint64             // dropped because the table was full
+
 	topMu   sync.Mutex // serialises Snapshot's elections
 	clients topState[netip.Addr]
 	auths   topState[string]
@@ -94,6 +102,7 @@ func New(cfg Config, now func() time.Time) *Stats {
 	}
 	s := &Stats{cfg: cfg, now: now, start: now(), seed: maphash.MakeSeed()}
 	s.paths.init(cfg.MaxPaths)
+	s.sessions = make(map[int64]struct{})
 	s.shards = make([]*Shard, cfg.Shards)
 	for i := range s.shards {
 		s.shards[i] = newShard(s)
@@ -198,4 +207,29 @@ type electionState struct {
 	leader   int64
 	epoch    int64
 	duration hist
+}
+
+// sessionOpened and sessionEnded keep the table of live sessions. They run
+// on connect replies and closeSession requests only, a tiny share of the
+// traffic, so one mutex across shards is uncontended in practice.
+func (s *Stats) sessionOpened(id int64) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	if _, ok := s.sessions[id]; !ok && len(s.sessions) >= s.cfg.MaxConns {
+		for k := range s.sessions {
+			delete(s.sessions, k)
+			s.sessForgot++
+			break
+		}
+	}
+	s.sessions[id] = struct{}{}
+}
+
+func (s *Stats) sessionEnded(id int64, expired bool) {
+	s.sessMu.Lock()
+	defer s.sessMu.Unlock()
+	delete(s.sessions, id)
+	if expired {
+		s.sessExpired++
+	}
 }
