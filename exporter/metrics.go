@@ -219,7 +219,7 @@ func defs() []def {
 			collect: func(o *obs, emit emit) { emit(float64(o.h.DumpSubs)) }},
 		{name: "zktap.dump.dropped", unit: "{message}", desc: "Messages dropped for slow /debug/dump clients.",
 			collect: func(o *obs, emit emit) { emit(float64(o.h.DumpDropped)) }},
-		{name: "zktap.paths.tracked", unit: "{path}", gauge: true, desc: "Distinct normalised paths used as label values (cap: --stats.max-paths).",
+		{name: "zktap.paths.tracked", unit: "{path}", gauge: true, desc: "Distinct normalised paths used as label values, at most the configured path cap.",
 			collect: func(o *obs, emit emit) { emit(float64(o.snap.PathsTracked)) }},
 		{name: "zktap.folded", unit: "{observation}", desc: "Observations folded into the value \"other\", by dimension: path (over the path cap), client or identity (never tracked as a top-N candidate).",
 			collect: func(o *obs, emit emit) {

@@ -70,7 +70,7 @@ func (p *histProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, erro
 		for _, h := range snap.PathLatency {
 			byPath = append(byPath, one(h.Histogram, attribute.String("op", h.Op), attribute.String("path", h.Path)))
 		}
-		ms = append(ms, hist("zookeeper.client.request.path.duration", "Latency of answered client requests by op and normalised path (--stats.path-latency).", byPath))
+		ms = append(ms, hist("zookeeper.client.request.path.duration", "Latency of answered client requests by op and normalised path, when per-path latency is configured.", byPath))
 	}
 	ms = append(ms,
 		hist("zookeeper.zab.proposal.ack.duration", "Time from a leader's PROPOSAL to a follower's ACK of it.",
