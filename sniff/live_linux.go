@@ -28,16 +28,25 @@ const (
 )
 
 // Live captures from one network interface through an AF_PACKET socket with
-// a kernel BPF filter attached at open. Promiscuous mode stays off: zktap
-// watches the host's own traffic. ReadFrame must be called from one goroutine
-// at a time; Stats and Close are safe for concurrent use.
+// a kernel BPF filter attached at open, reading from a memory-mapped
+// TPACKET_V3 ring unless Config.NoRing is set. Promiscuous mode stays off:
+// zktap watches the host's own traffic. ReadFrame must be called from one
+// goroutine at a time; Stats and Close are safe for concurrent use.
 type Live struct {
 	conn    *packet.Conn
 	rc      syscall.RawConn
 	addr    net.Addr
 	link    LinkType
 	timeout time.Duration
+	snapLen int
 	buf     []byte
+
+	// ring is nil on the recvmsg path. holding is the reader's own record
+	// that it set stateReading in state; Close sets stateClosed.
+	ring      *ring
+	holding   bool
+	state     atomic.Int32
+	badBlocks atomic.Uint64
 
 	// State of the read in progress, set by readFn; held in the struct so
 	// that the callback and the recvmsg(2) arguments are built once and
@@ -55,7 +64,7 @@ type Live struct {
 	frames atomic.Uint64
 	bytes  atomic.Uint64
 
-	mu      sync.Mutex // guards the kernel counters below
+	mu      sync.Mutex // guards the kernel counters below and unmapping the ring
 	drops   uint64
 	freezes uint64
 }
@@ -68,11 +77,15 @@ type Live struct {
 // give LinkEthernet, tun devices without a link header (ARPHRD_NONE, e.g.
 // WireGuard) give LinkRaw. Other types are rejected.
 //
-// Frame timestamps are the kernel's receive times (SO_TIMESTAMPNS), so time
-// a frame spent queued in the socket buffer does not skew latencies; if the
-// kernel attaches none, the time of the read is used. The kernel switches
-// timestamping on from a work queue, so frames in the first moments after
-// open may carry their read time instead.
+// Frame timestamps are the kernel's receive times (SO_TIMESTAMPNS, or the
+// ring's tp_sec/tp_nsec), so time a frame spent queued in the socket buffer
+// or the ring does not skew latencies; if the kernel attaches none, the time
+// of the read is used. The kernel switches timestamping on from a work
+// queue, so frames in the first moments after open may carry their read
+// time instead.
+//
+// Unless cfg.NoRing is set, the socket reads from a TPACKET_V3 ring of
+// cfg.RingBlocks blocks of cfg.RingBlockSize bytes (see the package doc).
 func OpenLive(iface string, cfg Config) (*Live, error) {
 	return openLive(iface, cfg, false)
 }
@@ -131,9 +144,17 @@ func openLive(iface string, cfg Config, keepOutgoing bool) (*Live, error) {
 		addr:    conn.LocalAddr(),
 		link:    link,
 		timeout: cfg.ReadTimeout,
-		buf:     make([]byte, cfg.SnapLen),
-		oob:     make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*2),
+		snapLen: cfg.SnapLen,
 	}
+	if !cfg.NoRing {
+		if err := l.setupRing(cfg); err != nil {
+			_ = conn.Close()
+			return nil, err
+		}
+		return l, nil
+	}
+	l.buf = make([]byte, cfg.SnapLen)
+	l.oob = make([]byte, unix.CmsgSpace(int(unsafe.Sizeof(unix.Timespec{})))*2)
 	l.iov.Base = &l.buf[0]
 	l.iov.SetLen(len(l.buf))
 	l.msg.Iov = &l.iov
@@ -212,23 +233,23 @@ func (l *Live) LinkType() LinkType { return l.link }
 // ReadFrame implements Source. It blocks until a frame arrives, ReadTimeout
 // passes with none (it then returns a *net.OpError whose Timeout() is true;
 // reading may go on), or the Live is closed (net.ErrClosed wrapped in a
-// *net.OpError). The frame is valid until the next call. Reading a frame
-// does not allocate.
+// *net.OpError). The frame is valid until the next call: on the ring it
+// points into the ring's memory, and the block holding it goes back to the
+// kernel only when the next call moves past it. Reading a frame does not
+// allocate.
 func (l *Live) ReadFrame() ([]byte, time.Time, LinkType, error) {
+	if l.ring != nil {
+		return l.readRing()
+	}
 	for {
 		if l.closed.Load() {
 			return nil, time.Time{}, 0, l.opError(net.ErrClosed)
 		}
-		// Refresh the deadline only when half of it is used up, so a busy
-		// socket does not pay for a timer update on every frame.
-		if now := time.Now(); now.Add(l.timeout / 2).After(l.deadline) {
-			l.deadline = now.Add(l.timeout)
-			if err := l.conn.SetReadDeadline(l.deadline); err != nil {
-				if l.closed.Load() {
-					continue
-				}
-				return nil, time.Time{}, 0, err
+		if err := l.refreshDeadline(); err != nil {
+			if l.closed.Load() {
+				continue
 			}
+			return nil, time.Time{}, 0, err
 		}
 		err := l.rc.Read(l.readFn)
 		if err == nil {
@@ -264,20 +285,30 @@ func (l *Live) ReadFrame() ([]byte, time.Time, LinkType, error) {
 	}
 }
 
+// refreshDeadline moves the socket's read deadline ReadTimeout ahead, but
+// only when half of it is used up, so a busy socket does not pay for a timer
+// update on every read.
+func (l *Live) refreshDeadline() error {
+	if now := time.Now(); now.Add(l.timeout / 2).After(l.deadline) {
+		l.deadline = now.Add(l.timeout)
+		return l.conn.SetReadDeadline(l.deadline)
+	}
+	return nil
+}
+
 func (l *Live) opError(err error) error {
 	return &net.OpError{Op: "read", Net: "packet", Addr: l.addr, Err: err}
 }
 
 // Stats implements Source. It reads the kernel's PACKET_STATISTICS, which
-// reset on every read, and accumulates them.
+// reset on every read, and accumulates them. On the ring, KernelDrops counts
+// packets the kernel found no room for (every block still held by user
+// space) and KernelFreezes the times the ring filled up.
 func (l *Live) Stats() Stats {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if !l.closed.Load() {
-		if ks, err := l.conn.Stats(); err == nil {
-			l.drops += uint64(ks.Drops)
-			l.freezes += uint64(ks.FreezeQueueCount)
-		}
+		l.kernelStatsLocked()
 	}
 	return Stats{
 		Frames:        l.frames.Load(),
@@ -287,19 +318,21 @@ func (l *Live) Stats() Stats {
 	}
 }
 
-// Close implements Source: it closes the socket and makes a blocked
-// ReadFrame return promptly. Calling it again returns an error.
+// Close implements Source: it closes the socket, frees the ring and makes a
+// blocked ReadFrame return promptly. A frame the reader still holds stays
+// readable (its bytes may turn to zeros); the reader's next ReadFrame
+// returns net.ErrClosed. Calling Close again returns an error.
 func (l *Live) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed.Swap(true) {
 		return l.opError(net.ErrClosed)
 	}
+	old := l.state.Or(stateClosed)
 	// Collect the last kernel counters before they vanish with the socket.
-	if ks, err := l.conn.Stats(); err == nil {
-		l.drops += uint64(ks.Drops)
-		l.freezes += uint64(ks.FreezeQueueCount)
-	}
+	l.kernelStatsLocked()
 	_ = l.conn.SetReadDeadline(time.Now())
-	return l.conn.Close()
+	err := l.conn.Close()
+	l.retireRingLocked(old&stateReading != 0)
+	return err
 }
