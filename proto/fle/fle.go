@@ -339,6 +339,10 @@ func (d *Decoder) strictFrame(b []byte) (int, int) {
 // start. When it finds none it returns the offset to keep from.
 func (d *Decoder) scan(b []byte) (int, bool) {
 	for i := 0; i < len(b); i++ {
+		// Fast reject: lengths are at most 512 KiB (0x00080000).
+		if len(b)-i >= 4 && (b[i] != 0 || b[i+1] > 0x08) {
+			continue
+		}
 		n, st := d.strictFrame(b[i:])
 		if st < 0 {
 			continue

@@ -14,6 +14,9 @@ func steady() (*Decoder, []byte, []byte) {
 	d.Reset(proto.Endpoints{Client: learner, Server: leader, FromStart: true})
 	fromLeader := cat(proposalPkt(zx, "/app/node"), commitPkt(zx), qp(typePing, zx, nil))
 	fromLearner := cat(ackPkt(zx), qp(typePing, zx, cat(i64(0x1001), i32(30000))))
+	// One round first: the pairing rings are allocated on first use.
+	d.Feed(proto.ToClient, fromLeader, t0)
+	d.Feed(proto.ToServer, fromLearner, t0)
 	return d, fromLeader, fromLearner
 }
 

@@ -467,6 +467,10 @@ func schemeOK(s []byte) bool {
 // must offer b[i:] again with more data.
 func (d *Decoder) scan(dir proto.Dir, b []byte) (int, bool) {
 	for i := 0; i < len(b); i++ {
+		// Fast reject: a packet starts with a big-endian type in 1..19.
+		if len(b)-i >= 4 && (b[i]|b[i+1]|b[i+2] != 0 || b[i+3] == 0 || b[i+3] >= numTypes) {
+			continue
+		}
 		p, st, _ := parsePacket(b[i:], d.cfg.MaxFrame, true, dir)
 		if st == parseBad {
 			continue
