@@ -211,9 +211,9 @@ type result struct {
 	msgs        []msgKey // every message, when run with keep
 	n           int      // messages emitted
 	paired      int      // replies paired with their request
-	maxBuffered uint64 // highest Health.BufferedBytes sampled during the run
-	maxActive   uint64 // highest Health.FlowsActive sampled during the run
-	liveAfter   int64  // live heap after the run and a GC, minus the base
+	maxBuffered uint64   // highest Health.BufferedBytes sampled during the run
+	maxActive   uint64   // highest Health.FlowsActive sampled during the run
+	liveAfter   int64    // live heap after the run and a GC, minus the base
 }
 
 // damage sums the decoder counters of every protocol except the ones a
