@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -194,13 +195,21 @@ func keyOf(m *proto.Message) msgKey {
 }
 
 // untimed returns a copy of msgs without capture times, to compare runs
-// whose packets were timed differently.
+// whose packets were timed differently, ordered by direction (stable, so
+// each direction keeps its own order: the interleaving of two directions
+// depends on when each decoder could prove a frame).
 func untimed(msgs []msgKey) []msgKey {
 	out := make([]msgKey, len(msgs))
 	for i, m := range msgs {
 		m.Time = 0
 		out[i] = m
 	}
+	slices.SortStableFunc(out, func(a, b msgKey) int {
+		if c := a.Src.Compare(b.Src); c != 0 {
+			return c
+		}
+		return a.Dst.Compare(b.Dst)
+	})
 	return out
 }
 
@@ -483,11 +492,21 @@ func zkClose(xid int32) (req, rep []byte) {
 // vector<Id> authinfo (null)}.
 func zabPacket(typ int32, zxid int64) []byte { return cat(i32(typ), i64(zxid), i32(-1), i32(-1)) }
 
+// zabProposal is a PROPOSAL of a create of /p by session 0x42: TxnHeader
+// {clientId, cxid, zxid (repeating the packet's), time, type create} +
+// CreateTxn {path, data (null), acl (empty), ephemeral, parentCVersion}.
+func zabProposal(zxid int64) []byte {
+	data := cat(i64(0x42), i32(7), i64(zxid), i64(1700000000000), i32(opCreate),
+		ustr("/p"), i32(-1), i32(0), []byte{0}, i32(1))
+	return cat(i32(zabPropose), i64(zxid), i32(int32(len(data))), data, i32(-1))
+}
+
 // ZAB packet types used below.
 const (
-	zabAck    = 3
-	zabCommit = 4
-	zabPing   = 5
+	zabPropose = 2
+	zabAck     = 3
+	zabCommit  = 4
+	zabPing    = 5
 )
 
 // fleInitial is the old-protocol initial message: the dialer's server id.

@@ -325,3 +325,194 @@ func TestHostileFlowFlood(t *testing.T) {
 		})
 	}
 }
+
+// conversation sends, on three connections seen from their SYN, a complete
+// ZooKeeper session, a ZAB leader-learner exchange and an FLE exchange, each
+// frame in segments of at most mss bytes. It returns how many messages each
+// protocol must yield.
+func conversation(clk *clock, out func(pkt), mss int) map[proto.Proto]int {
+	want := map[proto.Proto]int{}
+	c := newTCPConn(netip.MustParseAddrPort("198.51.100.1:40001"), zkServer, clk, out)
+	c.handshake()
+	c.send(proto.ToServer, zkConnReq(), mss)
+	c.send(proto.ToClient, zkConnResp(0x77), mss)
+	want[proto.ZK] += 2
+	for i := range 30 {
+		req, rep, _ := zkRequest(i)
+		c.send(proto.ToServer, req, mss)
+		c.send(proto.ToClient, rep, mss)
+		want[proto.ZK] += 2
+	}
+	c.send(proto.ToClient, zkNotification(0x500), mss)
+	req, rep := zkClose(31)
+	c.send(proto.ToServer, req, mss)
+	c.send(proto.ToClient, rep, mss)
+	want[proto.ZK] += 3
+	c.close()
+
+	c = newTCPConn(netip.MustParseAddrPort("198.51.100.2:40002"), zabServer, clk, out)
+	c.handshake()
+	for i := range 10 {
+		zxid := int64(0x1_0000_0000 + i)
+		c.send(proto.ToClient, zabPacket(zabPing, zxid), mss)
+		c.send(proto.ToServer, zabPacket(zabPing, zxid), mss)
+		c.send(proto.ToClient, zabProposal(zxid), mss)
+		c.send(proto.ToServer, zabPacket(zabAck, zxid), mss)
+		c.send(proto.ToClient, zabPacket(zabCommit, zxid), mss)
+		want[proto.ZAB] += 5
+	}
+	c.close()
+
+	c = newTCPConn(netip.MustParseAddrPort("198.51.100.3:40003"), fleServer, clk, out)
+	c.handshake()
+	c.send(proto.ToServer, fleInitial(3), mss)
+	want[proto.FLE]++
+	for i := range 5 {
+		c.send(proto.ToServer, fleNote(3, int64(i)), mss)
+		c.send(proto.ToClient, fleNote(1, int64(i)), mss)
+		want[proto.FLE] += 2
+	}
+	c.close()
+	return want
+}
+
+// byProto counts messages by protocol.
+func byProto(msgs []msgKey) map[proto.Proto]int {
+	out := map[proto.Proto]int{}
+	for _, m := range msgs {
+		out[m.Proto]++
+	}
+	return out
+}
+
+// TestHostileOneBytePerSegment: a peer that sends one byte per segment
+// (every length prefix, header and field split) still has every message
+// decoded, identically to whole-frame segments.
+func TestHostileOneBytePerSegment(t *testing.T) {
+	var whole, single []pkt
+	want := conversation(newClock(), func(p pkt) { whole = append(whole, p) }, 1460)
+	conversation(newClock(), func(p pkt) { single = append(single, p) }, 1)
+	if len(single) < 10*len(whole) {
+		t.Fatalf("%d one-byte segments vs %d whole: the conversation was not split", len(single), len(whole))
+	}
+	ref := run(t, pipeline.Config{}, sliceSource(whole), runOpts{keep: true})
+	res := run(t, pipeline.Config{}, sliceSource(single), runOpts{keep: true})
+	if diff := cmp.Diff(want, byProto(res.msgs)); diff != "" {
+		t.Errorf("messages by protocol (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(untimed(ref.msgs), untimed(res.msgs), addrs); diff != "" {
+		t.Errorf("one byte per segment vs whole frames (-whole +single):\n%s", diff)
+	}
+	if ref.paired != res.paired || ref.paired == 0 {
+		t.Errorf("paired replies: %d one byte per segment, %d whole frames", res.paired, ref.paired)
+	}
+	if ref.damage() != 0 || res.damage() != 0 {
+		t.Errorf("damage counted on clean traffic: whole %d, single %d", ref.damage(), res.damage())
+	}
+	t.Logf("%d segments, %d messages, %d paired", len(single), res.n, res.paired)
+}
+
+// TestHostileResync: on one connection, clean frames, then garbage, then
+// clean frames again, in both directions. Every frame before the garbage is
+// decoded, the decoder resynchronises and decodes every frame after it, and
+// the damage is counted once per direction.
+func TestHostileResync(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	// Garbage with the high bit set in every byte: any length or type read
+	// from it is negative, so it can never be mistaken for a boundary and
+	// the expected counts are exact.
+	garbage := func() []byte {
+		b := make([]byte, 1000)
+		for i := range b {
+			b[i] = byte(rng.Uint32()) | 0x80
+		}
+		return b
+	}
+	type frame struct {
+		dir proto.Dir
+		b   []byte
+	}
+	tests := []struct {
+		name   string
+		proto  proto.Proto
+		server netip.AddrPort
+		pre    []frame // connection start, then the clean part sent twice
+		part   []frame
+		want   map[string]uint64
+	}{
+		{
+			name: "zk", proto: proto.ZK, server: zkServer,
+			pre: []frame{{proto.ToServer, zkConnReq()}, {proto.ToClient, zkConnResp(0x99)}},
+			part: func() []frame {
+				var f []frame
+				for i := range 20 {
+					req, rep, _ := zkRequest(i)
+					f = append(f, frame{proto.ToServer, req}, frame{proto.ToClient, rep})
+				}
+				return f
+			}(),
+			want: map[string]uint64{"len_negative": 2, "resync": 2},
+		},
+		{
+			name: "zab", proto: proto.ZAB, server: zabServer,
+			part: func() []frame {
+				var f []frame
+				for i := range 10 {
+					zxid := int64(0x100 + i)
+					f = append(f, frame{proto.ToClient, zabPacket(zabPing, zxid)}, frame{proto.ToServer, zabPacket(zabPing, zxid)},
+						frame{proto.ToClient, zabProposal(zxid)}, frame{proto.ToServer, zabPacket(zabAck, zxid)},
+						frame{proto.ToClient, zabPacket(zabCommit, zxid)})
+				}
+				return f
+			}(),
+			want: map[string]uint64{"unknown_opcode": 2, "resync": 2},
+		},
+		{
+			name: "fle", proto: proto.FLE, server: fleServer,
+			pre: []frame{{proto.ToServer, fleInitial(2)}},
+			part: func() []frame {
+				var f []frame
+				for i := range 10 {
+					f = append(f, frame{proto.ToServer, fleNote(2, int64(i))}, frame{proto.ToClient, fleNote(3, int64(i))})
+				}
+				return f
+			}(),
+			want: map[string]uint64{"len_negative": 2, "resync": 2},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			build := func(damaged bool) []pkt {
+				var pkts []pkt
+				c := newTCPConn(clientAddr(7), tt.server, newClock(), func(p pkt) { pkts = append(pkts, p) })
+				c.handshake()
+				for _, f := range tt.pre {
+					c.send(f.dir, f.b, 1460)
+				}
+				for _, f := range tt.part {
+					c.send(f.dir, f.b, 1460)
+				}
+				if damaged {
+					c.send(proto.ToServer, garbage(), 300)
+					c.send(proto.ToClient, garbage(), 300)
+				}
+				for _, f := range tt.part {
+					c.send(f.dir, f.b, 1460)
+				}
+				c.close()
+				return pkts
+			}
+			clean := run(t, pipeline.Config{}, sliceSource(build(false)), runOpts{keep: true})
+			res := run(t, pipeline.Config{}, sliceSource(build(true)), runOpts{keep: true})
+			if want := len(tt.pre) + 2*len(tt.part); clean.n != want {
+				t.Fatalf("clean run: %d messages, want %d", clean.n, want)
+			}
+			if diff := cmp.Diff(untimed(clean.msgs), untimed(res.msgs), addrs); diff != "" {
+				t.Errorf("messages around the garbage (-clean +damaged):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.want, res.counts(tt.proto)); diff != "" {
+				t.Errorf("counters (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
