@@ -1,18 +1,25 @@
 package pipeline_test
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/zktap/zktap/proto"
 	"github.com/zktap/zktap/proto/zk"
 	"github.com/zktap/zktap/sniff"
+	"github.com/zktap/zktap/sniff/pcapsrc"
 	"github.com/zktap/zktap/sniff/pipeline"
+	"github.com/zktap/zktap/sniff/reasm"
 )
 
 // Hostile and broken input through the whole pipeline (issue 4, point 3):
@@ -514,5 +521,234 @@ func TestHostileResync(t *testing.T) {
 				t.Errorf("counters (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// captureConfig decodes the ports of both capture corpora: the zktraffic
+// files put ZAB on 2781 and 20022 and FLE on 2783-2785.
+var captureConfig = pipeline.Config{
+	ZKPorts:  []uint16{2181},
+	ZABPorts: []uint16{2888, 2781, 20022},
+	FLEPorts: []uint16{3888, 2783, 2784, 2785},
+}
+
+const tsStep = 10 * time.Microsecond
+
+// loadCapture reads the TCP segments of a capture file. Capture time is
+// replaced by t0 + index × 10 µs, so a message's Time names the packet
+// that carried its first byte, in the clean and in every mutated replay.
+func loadCapture(t *testing.T, path string) []pkt {
+	t.Helper()
+	src, err := pcapsrc.OpenFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	t0 := newClock().t
+	var (
+		pkts []pkt
+		seg  sniff.Segment
+	)
+	for {
+		data, ts, link, err := src.ReadFrame()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if sniff.ParseFrame(link, data, ts, &seg) != nil {
+			continue
+		}
+		pkts = append(pkts, pkt{
+			flow: seg.Flow, seq: seg.Seq, ack: seg.Ack, flags: seg.Flags,
+			payload: bytes.Clone(seg.Payload),
+			ts:      t0.Add(time.Duration(len(pkts)) * tsStep),
+			cut:     seg.WireLen - len(seg.Payload), // already cut by the capture
+		})
+		if p := &pkts[len(pkts)-1]; p.cut > 0 {
+			// Keep the declared length: frame the missing bytes as zeros
+			// and cut them again.
+			p.payload = append(p.payload, make([]byte, p.cut)...)
+		}
+	}
+	return pkts
+}
+
+// mutation counts what mutate did.
+type mutation struct{ flip, drop, dup, reorder, cut int }
+
+func (m mutation) structural() int { return m.drop + m.dup + m.reorder + m.cut }
+
+// mutate damages each data segment of pkts[lo:hi] with probability rate:
+// bytes flipped, the segment dropped, duplicated, delayed behind the next
+// segment of its direction (reordered), or truncated by the capture.
+// Segments outside the window are untouched.
+func mutate(pkts []pkt, lo, hi int, rate float64, rng *rand.Rand) ([]pkt, mutation) {
+	var (
+		out  []pkt
+		m    mutation
+		held = map[sniff.Flow]pkt{}
+	)
+	emit := func(p pkt) {
+		out = append(out, p)
+		if h, ok := held[p.flow]; ok && len(p.payload) > 0 {
+			delete(held, p.flow)
+			out = append(out, h)
+		}
+	}
+	for i, p := range pkts {
+		if i < lo || i >= hi || len(p.payload) == 0 || rng.Float64() >= rate {
+			if i == hi {
+				for _, h := range held { // the window ends: release what is held
+					out = append(out, h)
+				}
+				clear(held)
+			}
+			emit(p)
+			continue
+		}
+		switch rng.IntN(5) {
+		case 0:
+			p.payload = bytes.Clone(p.payload)
+			for range 1 + rng.IntN(4) {
+				p.payload[rng.IntN(len(p.payload))] ^= byte(1 + rng.IntN(255))
+			}
+			m.flip++
+			emit(p)
+		case 1:
+			m.drop++
+		case 2:
+			m.dup++
+			emit(p)
+			out = append(out, p)
+		case 3:
+			if _, ok := held[p.flow]; ok {
+				emit(p)
+				break
+			}
+			m.reorder++
+			held[p.flow] = p
+		case 4:
+			m.cut++
+			p.cut = max(p.cut, 1+rng.IntN(len(p.payload)))
+			emit(p)
+		}
+	}
+	for _, h := range held {
+		out = append(out, h)
+	}
+	return out, m
+}
+
+// harm sums what a run counted as damage: decoder error tokens, and holes,
+// out-of-order segments, retransmissions and truncations in reassembly.
+func harm(r *result) uint64 {
+	rs := r.health.Reasm
+	return r.damage() + rs.Gaps + rs.OutOfOrder + rs.Retransmitted + rs.Truncated
+}
+
+// TestHostileMutatedCaptures replays real captures with the middle third
+// damaged at 1, 5 and 10 % of its data segments. Every message wholly
+// before the damage is decoded exactly as in the clean replay, most
+// messages after it are too, the damage is counted, and reassembly stays
+// inside its bounds.
+func TestHostileMutatedCaptures(t *testing.T) {
+	var files []string
+	for _, g := range []string{"../../testdata/zktraffic/*.pcap", "../../testdata/captures/*.pcap"} {
+		m, err := filepath.Glob(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 19 {
+		t.Fatalf("found %d captures, want at least the 19 zktraffic files", len(files))
+	}
+	type total struct{ before, beforeOK, after, afterOK, structural, harmed int }
+	totals := map[int]*total{}
+	for _, path := range files {
+		name := filepath.Base(path)
+		pkts := loadCapture(t, path)
+		clean := run(t, captureConfig, sliceSource(pkts), runOpts{keep: true})
+		t0 := newClock().t
+		index := func(m msgKey) int { return int((m.Time - t0.UnixNano()) / int64(tsStep)) }
+		// A message ends no later than the next message of its direction
+		// begins; the last one of each direction has no such bound.
+		ends := map[msgKey]int{}
+		lastOf := map[sniff.Flow]msgKey{}
+		for _, m := range clean.msgs {
+			f := sniff.Flow{Src: m.Src, Dst: m.Dst}
+			if prev, ok := lastOf[f]; ok {
+				ends[prev] = max(ends[prev], index(m))
+			}
+			lastOf[f] = m
+		}
+		lo, hi := len(pkts)/3, 2*len(pkts)/3
+		for _, pct := range []int{1, 5, 10} {
+			t.Run(fmt.Sprintf("%s/%d%%", name, pct), func(t *testing.T) {
+				rng := rand.New(rand.NewPCG(uint64(pct), uint64(len(pkts))))
+				damaged, mut := mutate(pkts, lo, hi, float64(pct)/100, rng)
+				res := run(t, captureConfig, sliceSource(damaged), runOpts{keep: true, heap: true})
+				got := map[msgKey]int{}
+				for _, m := range res.msgs {
+					got[m]++
+				}
+				tot := totals[pct]
+				if tot == nil {
+					tot = &total{}
+					totals[pct] = tot
+				}
+				var missing []msgKey
+				for _, m := range clean.msgs {
+					end, bounded := ends[m]
+					switch {
+					case bounded && end < lo:
+						tot.before++
+						if got[m] > 0 {
+							got[m]--
+							tot.beforeOK++
+						} else {
+							missing = append(missing, m)
+						}
+					case index(m) >= hi:
+						tot.after++
+						if got[m] > 0 {
+							got[m]--
+							tot.afterOK++
+						}
+					}
+				}
+				if len(missing) > 0 {
+					t.Errorf("%d messages wholly before the damage were lost, first %+v", len(missing), missing[0])
+				}
+				tot.structural += mut.structural()
+				if harm(res) > harm(clean) {
+					tot.harmed++
+				}
+				// Drops, duplicates, reordering and truncation always leave
+				// a trace in reassembly's counters.
+				if mut.structural() > 0 && harm(res) <= harm(clean) {
+					t.Errorf("mutations %+v: harm %d, clean %d: damage not counted", mut, harm(res), harm(clean))
+				}
+				if limit := res.maxActive * 2 * reasm.DefaultMaxBuffered; res.maxBuffered > limit {
+					t.Errorf("max BufferedBytes %d > %d (%d flows × 2 directions × MaxBuffered)", res.maxBuffered, limit, res.maxActive)
+				}
+				if res.liveAfter > 32<<20 {
+					t.Errorf("live heap growth after the run %d MiB > 32 MiB", res.liveAfter>>20)
+				}
+			})
+		}
+	}
+	for _, pct := range []int{1, 5, 10} {
+		tot := totals[pct]
+		t.Logf("%2d%%: before the damage %d/%d messages, after it %d/%d (%.1f%%); %d structural mutations; harm counted in %d runs",
+			pct, tot.beforeOK, tot.before, tot.afterOK, tot.after, 100*float64(tot.afterOK)/float64(max(tot.after, 1)), tot.structural, tot.harmed)
+		if tot.before == 0 || tot.after == 0 {
+			t.Errorf("%d%%: nothing before (%d) or after (%d) the window: the test does not test", pct, tot.before, tot.after)
+		}
+		if min := 0.9; float64(tot.afterOK) < min*float64(tot.after) {
+			t.Errorf("%d%%: %d of %d messages after the damage decoded, want at least %.0f%%", pct, tot.afterOK, tot.after, 100*min)
+		}
 	}
 }
