@@ -174,20 +174,20 @@ func (e *Exporter) newOTLP(ctx context.Context) (sdkmetric.Exporter, error) {
 	o := e.opts.OTLP
 	switch p := e.otlpProtocol(); p {
 	case "grpc":
-		var go_ []otlpmetricgrpc.Option
+		var gopts []otlpmetricgrpc.Option
 		if o.Endpoint != "" {
-			go_ = append(go_, otlpmetricgrpc.WithEndpointURL(o.Endpoint))
+			gopts = append(gopts, otlpmetricgrpc.WithEndpointURL(o.Endpoint))
 		}
 		if o.Insecure {
-			go_ = append(go_, otlpmetricgrpc.WithInsecure())
+			gopts = append(gopts, otlpmetricgrpc.WithInsecure())
 		}
 		if len(o.Headers) > 0 {
-			go_ = append(go_, otlpmetricgrpc.WithHeaders(o.Headers))
+			gopts = append(gopts, otlpmetricgrpc.WithHeaders(o.Headers))
 		}
 		if o.Timeout > 0 {
-			go_ = append(go_, otlpmetricgrpc.WithTimeout(o.Timeout))
+			gopts = append(gopts, otlpmetricgrpc.WithTimeout(o.Timeout))
 		}
-		exp, err := otlpmetricgrpc.New(ctx, go_...)
+		exp, err := otlpmetricgrpc.New(ctx, gopts...)
 		if err != nil {
 			return nil, fmt.Errorf("exporter: otlp grpc: %w", err)
 		}

@@ -1,7 +1,6 @@
 package stats
 
 import (
-	"hash/maphash"
 	"net/netip"
 	"sync"
 	"time"
@@ -77,7 +76,6 @@ type Stats struct {
 	now    func() time.Time
 	start  time.Time
 	shards []*Shard
-	seed   maphash.Seed
 
 	paths pathTable
 
@@ -100,7 +98,7 @@ func New(cfg Config, now func() time.Time) *Stats {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Stats{cfg: cfg, now: now, start: now(), seed: maphash.MakeSeed()}
+	s := &Stats{cfg: cfg, now: now, start: now()}
 	s.paths.init(cfg.MaxPaths)
 	s.sessions = make(map[int64]struct{})
 	s.shards = make([]*Shard, cfg.Shards)
@@ -182,12 +180,6 @@ func (t *pathTable) lookup(p []byte) (id uint32, ok bool) {
 	t.names = append(t.names, name)
 	t.ids[name] = id
 	return id, true
-}
-
-func (t *pathTable) name(id uint32) string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.names[id]
 }
 
 // snapshotNames returns the id->name table; names are never removed, so a
