@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() { os.Exit(run(os.Args[1:])) }
+
+// options are the command's flags.
+type options struct {
+	out         string
+	zktap       string
+	tmp         string
+	duration    time.Duration
+	record      time.Duration
+	sessions    int
+	outstanding int
+	mixes       []string
+	captures    []string
+	conns       int
+	paths       int
+	maxPaths    int
+	rev         string
+	goVersion   string
+}
+
+func run(args []string) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	var o options
+	var mixes, captures string
+	fs.StringVar(&o.out, "out", "bench-results.json", "write every figure as JSON to this file")
+	fs.StringVar(&o.zktap, "zktap", "zktap", "zktap binary to measure")
+	fs.StringVar(&o.tmp, "tmp", "", "scratch directory (default a new one under $TMPDIR, removed on exit)")
+	fs.DurationVar(&o.duration, "duration", 20*time.Second, "load time of each phase")
+	fs.DurationVar(&o.record, "record", 10*time.Second, "load time recorded for the offline decode (half read, half write mix)")
+	fs.IntVar(&o.sessions, "sessions", 8, "load sessions")
+	fs.IntVar(&o.outstanding, "outstanding", 64, "requests in flight per session")
+	fs.StringVar(&mixes, "mixes", "read,write", "load mixes to run: read (exists/getData), write (setData/create/delete)")
+	fs.StringVar(&captures, "captures", "none,tcpdump,zktap,both", "capture phases of each mix")
+	fs.IntVar(&o.conns, "conns", 10000, "concurrent client connections for the memory test (0 skips it)")
+	fs.IntVar(&o.paths, "paths", 1000000, "distinct paths in the synthesised capture (0 skips it)")
+	fs.IntVar(&o.maxPaths, "max-paths", 1000, "zktap --stats.max-paths for the paths test")
+	fs.StringVar(&o.rev, "rev", "", "zktap revision, recorded in the results")
+	fs.StringVar(&o.goVersion, "go-version", "", "go version, recorded in the results")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	o.mixes = strings.Split(mixes, ",")
+	o.captures = strings.Split(captures, ",")
+	for _, c := range o.captures {
+		if c != capNone && c != capTcpdump && c != capZktap && c != capBoth {
+			fmt.Fprintf(os.Stderr, "bench: unknown capture phase %q\n", c)
+			return 2
+		}
+	}
+	for _, m := range o.mixes {
+		if m != mixRead && m != mixWrite {
+			fmt.Fprintf(os.Stderr, "bench: unknown mix %q\n", m)
+			return 2
+		}
+	}
+	if o.tmp == "" {
+		d, err := os.MkdirTemp("", "zktap-bench-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			return 1
+		}
+		defer os.RemoveAll(d)
+		o.tmp = d
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := bench(ctx, o)
+	printTable(os.Stdout, res)
+	b, jerr := json.MarshalIndent(res, "", "  ")
+	if jerr == nil {
+		jerr = os.WriteFile(o.out, append(b, '\n'), 0o644)
+	}
+	if jerr != nil {
+		fmt.Fprintln(os.Stderr, "bench:", jerr)
+		return 1
+	}
+	fmt.Printf("\nresults written to %s\n", o.out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,684 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Capture phases.
+const (
+	capNone    = "none"
+	capTcpdump = "tcpdump"
+	capZktap   = "zktap"
+	capBoth    = "both"
+)
+
+// Results is everything one run measured; it is the JSON file's schema.
+type Results struct {
+	Machine  Machine        `json:"machine"`
+	Started  time.Time      `json:"started"`
+	Seconds  float64        `json:"seconds"`
+	Phases   []Phase        `json:"phases"`
+	Offline  []Offline      `json:"offline"`
+	Conns    *ConnsResult   `json:"conns,omitempty"`
+	Paths    *PathsResult   `json:"paths,omitempty"`
+	Targets  []Target       `json:"targets"`
+	Errors   []string       `json:"errors,omitempty"`
+	Settings map[string]any `json:"settings"`
+}
+
+// Machine describes where the figures were measured.
+type Machine struct {
+	NumCPU         int     `json:"nproc"`
+	CPUModel       string  `json:"cpu_model"`
+	Kernel         string  `json:"kernel"`
+	GoVersion      string  `json:"go_version"`
+	ZKVersion      string  `json:"zookeeper_version"`
+	Tcpdump        string  `json:"tcpdump_version"`
+	ZktapRev       string  `json:"zktap_revision"`
+	LoadAvgAtStart float64 `json:"load_avg_1m_start"`
+	LoadAvgAtEnd   float64 `json:"load_avg_1m_end"`
+}
+
+// Phase is one load run under one capture setup.
+type Phase struct {
+	Mix             string        `json:"mix"`
+	Capture         string        `json:"capture"`
+	LoadAvg         float64       `json:"load_avg_1m"` // at the start of the phase
+	Load            loadResult    `json:"load"`
+	Seconds         float64       `json:"seconds"`    // between the CPU samples: load plus drain
+	LoPackets       int64         `json:"lo_packets"` // packets received on lo, all traffic of the machine
+	LoPacketsPerSec float64       `json:"lo_packets_per_second"`
+	ZKCPU           float64       `json:"zookeeper_cpu_seconds"`
+	Tcpdump         *TcpdumpPhase `json:"tcpdump,omitempty"`
+	Zktap           *ZktapPhase   `json:"zktap,omitempty"`
+	// Ratios of CPU seconds over the same interval.
+	ZktapOverTcpdump float64 `json:"zktap_over_tcpdump_cpu,omitempty"`
+	ZktapOverZK      float64 `json:"zktap_over_zookeeper_cpu,omitempty"`
+	TcpdumpOverZK    float64 `json:"tcpdump_over_zookeeper_cpu,omitempty"`
+}
+
+// TcpdumpPhase is tcpdump's share of a phase.
+type TcpdumpPhase struct {
+	CPU float64 `json:"cpu_seconds"`
+	tcpdumpStats
+}
+
+// ZktapPhase is zktap's share of a phase.
+type ZktapPhase struct {
+	CPU          float64          `json:"cpu_seconds"`
+	Packets      float64          `json:"packets"`
+	KernelDrops  float64          `json:"kernel_drops"`
+	QueueDrops   float64          `json:"queue_drops"`
+	DecodeErrors float64          `json:"decode_errors"`
+	PeakRSSKiB   int64            `json:"peak_rss_kib"`
+	Requests     map[string]int64 `json:"requests"` // zookeeper_client_requests_total by op
+	CountsEqual  bool             `json:"counts_equal"`
+}
+
+// Offline is one offline decode of a capture file.
+type Offline struct {
+	File            string  `json:"file"`
+	Bytes           int64   `json:"bytes"`
+	Packets         int64   `json:"packets"`
+	Messages        int64   `json:"messages"`
+	ZktapSeconds    float64 `json:"zktap_seconds"` // wall time of zktap dump --format json > /dev/null
+	ZktapCPU        float64 `json:"zktap_cpu_seconds"`
+	TcpdumpSeconds  float64 `json:"tcpdump_seconds"` // wall time of tcpdump -r FILE -w /dev/null
+	TcpdumpCPU      float64 `json:"tcpdump_cpu_seconds"`
+	MessagesPerSec  float64 `json:"messages_per_second"`
+	MBPerSec        float64 `json:"mb_per_second"`
+	Ratio           float64 `json:"zktap_over_tcpdump_time"`
+	ZktapPeakRSSKiB int64   `json:"zktap_peak_rss_kib"`
+}
+
+// ConnsResult is zktap's memory with many concurrent client connections.
+type ConnsResult struct {
+	Wanted      int     `json:"wanted"`
+	Established int     `json:"established"`
+	Failed      int     `json:"failed"`
+	Seconds     float64 `json:"seconds_to_open"`
+	FlowsActive float64 `json:"zktap_flows_active"`
+	Sessions    float64 `json:"zktap_sessions_established"`
+	RSSKiB      int64   `json:"zktap_rss_kib"`
+	PeakRSSKiB  int64   `json:"zktap_peak_rss_kib"`
+	BaseRSSKiB  int64   `json:"zktap_rss_before_kib"`
+}
+
+// PathsResult is zktap's memory and series count after a million distinct paths.
+type PathsResult struct {
+	Paths         int     `json:"paths"`
+	MaxPaths      int     `json:"max_paths"`
+	File          string  `json:"file"`
+	Bytes         int64   `json:"bytes"`
+	Packets       int     `json:"packets"`
+	ReplaySeconds float64 `json:"replay_seconds"`
+	Requests      float64 `json:"zktap_exists_requests"`
+	Series        int     `json:"series"`            // samples on /metrics
+	RequestSeries int     `json:"request_series"`    // zookeeper_client_requests_total samples
+	PathValues    int     `json:"path_label_values"` // distinct path label values on /metrics
+	PathsTracked  float64 `json:"zktap_paths_tracked"`
+	RSSKiB        int64   `json:"zktap_rss_kib"`
+	PeakRSSKiB    int64   `json:"zktap_peak_rss_kib"`
+}
+
+// Target is one of issue 4's targets and whether this run met it.
+type Target struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+	Met   bool   `json:"met"`
+}
+
+func machine(o options) Machine {
+	m := Machine{NumCPU: runtime.NumCPU(), GoVersion: o.goVersion, ZktapRev: o.rev, LoadAvgAtStart: loadAvg()}
+	if m.GoVersion == "" {
+		m.GoVersion = runtime.Version()
+	}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for line := range strings.Lines(string(b)) {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPUModel = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	if b, err := os.ReadFile("/proc/sys/kernel/osrelease"); err == nil {
+		m.Kernel = strings.TrimSpace(string(b))
+	}
+	if out, err := exec.Command("tcpdump", "--version").CombinedOutput(); err == nil {
+		m.Tcpdump = strings.ReplaceAll(strings.TrimSpace(string(out)), "\n", "; ")
+	}
+	return m
+}
+
+// bench runs every measurement. It returns what it measured even when a
+// step fails; the error joins every failure.
+func bench(ctx context.Context, o options) (*Results, error) {
+	r := &Results{Machine: machine(o), Started: time.Now().UTC(), Settings: map[string]any{
+		"duration": o.duration.String(), "record": o.record.String(), "sessions": o.sessions,
+		"outstanding": o.outstanding, "conns": o.conns, "paths": o.paths, "max_paths": o.maxPaths,
+	}}
+	begin := time.Now()
+	var errs []error
+	fail := func(step string, err error) {
+		err = fmt.Errorf("%s: %w", step, err)
+		errs = append(errs, err)
+		r.Errors = append(r.Errors, err.Error())
+		fmt.Fprintln(os.Stderr, "bench:", err)
+	}
+	defer func() {
+		r.Seconds = time.Since(begin).Seconds()
+		r.Machine.LoadAvgAtEnd = loadAvg()
+		r.Targets = targets(r)
+	}()
+
+	progress("starting ZooKeeper")
+	zk, err := startZooKeeper(ctx, o.tmp)
+	if err != nil {
+		fail("zookeeper", err)
+		return r, errors.Join(errs...)
+	}
+	defer zk.stop(syscall.SIGKILL)
+	r.Machine.ZKVersion = zk.version
+	zkPort := zk.addr[strings.LastIndexByte(zk.addr, ':')+1:]
+	port, _ := strconv.Atoi(zkPort)
+	if err := setupMixes(ctx, zk.addr); err != nil {
+		fail("setup", err)
+		return r, errors.Join(errs...)
+	}
+	// A short warm-up so that the JVM's JIT has compiled the request path
+	// before the baseline is measured.
+	progress("warming up ZooKeeper")
+	for _, mix := range o.mixes {
+		if _, err := runLoad(ctx, zk.addr, mix, "warm", o.sessions, o.outstanding, 3*time.Second); err != nil {
+			fail("warm-up", err)
+		}
+	}
+
+	n := 0
+	for _, mix := range o.mixes {
+		for _, capture := range o.captures {
+			n++
+			progress(fmt.Sprintf("phase %s/%s (%s)", mix, capture, o.duration))
+			p, err := phase(ctx, o, zk, port, mix, capture, fmt.Sprintf("p%d", n))
+			r.Phases = append(r.Phases, p)
+			if err != nil {
+				fail("phase "+mix+"/"+capture, err)
+			}
+			if ctx.Err() != nil {
+				return r, errors.Join(errs...)
+			}
+		}
+	}
+
+	if o.record > 0 {
+		progress(fmt.Sprintf("recording %s of load for the offline decode", o.record))
+		file := filepath.Join(o.tmp, "load.pcap")
+		if err := record(ctx, o, zk, port, file); err != nil {
+			fail("record", err)
+		} else {
+			progress("decoding the recorded capture offline")
+			off, err := offline(ctx, o, file, zkPort)
+			r.Offline = append(r.Offline, off)
+			if err != nil {
+				fail("offline "+file, err)
+			}
+		}
+	}
+
+	if o.paths > 0 {
+		progress(fmt.Sprintf("synthesising a capture with %d distinct paths", o.paths))
+		pr, err := pathsTest(ctx, o, r)
+		r.Paths = pr
+		if err != nil {
+			fail("paths", err)
+		}
+	}
+
+	if o.conns > 0 {
+		progress(fmt.Sprintf("opening %d client connections", o.conns))
+		cr, err := connsTest(ctx, o, zk.addr, zkPort)
+		r.Conns = cr
+		if err != nil {
+			fail("conns", err)
+		}
+	}
+	return r, errors.Join(errs...)
+}
+
+func progress(s string) {
+	fmt.Fprintf(os.Stderr, "%s bench: %s\n", time.Now().UTC().Format("15:04:05"), s)
+}
+
+// phase runs one mix under one capture setup.
+func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture, tag string) (Phase, error) {
+	p := Phase{Mix: mix, Capture: capture, LoadAvg: loadAvg()}
+	var td *child
+	var zt *zktapProc
+	defer func() {
+		td.stop(syscall.SIGKILL)
+		if zt != nil {
+			zt.stop(syscall.SIGKILL)
+		}
+	}()
+	var err error
+	if capture == capTcpdump || capture == capBoth {
+		if td, err = startTcpdump(ctx, o.tmp, "tcpdump-"+tag, "/dev/null", port, false); err != nil {
+			return p, err
+		}
+	}
+	if capture == capZktap || capture == capBoth {
+		if zt, err = startZktap(ctx, o.tmp, "zktap-"+tag, o.zktap, "--iface", "lo", "--zk-ports", strconv.Itoa(port)); err != nil {
+			return p, err
+		}
+	}
+	lo0, _ := loPackets()
+	zk0, _ := cpuSeconds(zk.pid())
+	var td0, zt0 float64
+	if td != nil {
+		td0, _ = cpuSeconds(td.pid())
+	}
+	if zt != nil {
+		zt0, _ = cpuSeconds(zt.pid())
+	}
+	t0 := time.Now()
+
+	p.Load, err = runLoad(ctx, zk.addr, mix, tag, o.sessions, o.outstanding, o.duration)
+	if err != nil {
+		return p, err
+	}
+
+	// Drain: zktap may still be decoding its queue. Wait until its counts
+	// equal the client's, at most 5 s; without zktap wait 1 s, so that the
+	// capturers' CPU covers the same kind of interval.
+	var final []sample
+	if zt != nil {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			final, err = scrape(ctx, zt.metrics)
+			if err == nil && countsEqual(p.Load.Requests, final) || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	} else {
+		time.Sleep(time.Second)
+	}
+
+	p.Seconds = time.Since(t0).Seconds()
+	lo1, _ := loPackets()
+	zk1, _ := cpuSeconds(zk.pid())
+	p.LoPackets = lo1 - lo0
+	p.LoPacketsPerSec = float64(p.LoPackets) / p.Seconds
+	p.ZKCPU = zk1 - zk0
+	if zt != nil {
+		zt1, _ := cpuSeconds(zt.pid())
+		final, err = scrape(ctx, zt.metrics)
+		if err != nil {
+			return p, err
+		}
+		hwm, _ := memKiB(zt.pid(), "VmHWM")
+		z := &ZktapPhase{
+			CPU:          zt1 - zt0,
+			Packets:      sum(final, "zktap_packets_total"),
+			KernelDrops:  sum(final, "zktap_drops_total", "where", "kernel"),
+			QueueDrops:   sum(final, "zktap_drops_total", "where", "queue"),
+			DecodeErrors: sum(final, "zktap_decode_errors_total"),
+			PeakRSSKiB:   hwm,
+			Requests:     map[string]int64{},
+		}
+		for op := range p.Load.Requests {
+			z.Requests[op] = int64(sum(final, "zookeeper_client_requests_total", "op", op))
+		}
+		z.CountsEqual = countsEqual(p.Load.Requests, final)
+		p.Zktap = z
+		p.ZktapOverZK = z.CPU / p.ZKCPU
+	}
+	if td != nil {
+		td1, _ := cpuSeconds(td.pid())
+		td.stop(syscall.SIGINT)
+		st, err := parseTcpdump(td.output())
+		p.Tcpdump = &TcpdumpPhase{CPU: td1 - td0, tcpdumpStats: st}
+		p.TcpdumpOverZK = p.Tcpdump.CPU / p.ZKCPU
+		if err != nil {
+			return p, err
+		}
+	}
+	if p.Tcpdump != nil && p.Zktap != nil && p.Tcpdump.CPU > 0 {
+		p.ZktapOverTcpdump = p.Zktap.CPU / p.Tcpdump.CPU
+	}
+	return p, nil
+}
+
+// countsEqual reports whether zktap counted exactly the requests the client
+// sent, op by op.
+func countsEqual(client map[string]int64, ss []sample) bool {
+	if len(client) == 0 {
+		return false
+	}
+	for op, n := range client {
+		if int64(sum(ss, "zookeeper_client_requests_total", "op", op)) != n {
+			return false
+		}
+	}
+	return true
+}
+
+// record captures half the record time of the read mix and half of the
+// write mix into file.
+func record(ctx context.Context, o options, zk *zookeeper, port int, file string) error {
+	td, err := startTcpdump(ctx, o.tmp, "tcpdump-record", file, port, true)
+	if err != nil {
+		return err
+	}
+	defer td.stop(syscall.SIGKILL)
+	for i, mix := range []string{mixRead, mixWrite} {
+		if _, err := runLoad(ctx, zk.addr, mix, "rec"+strconv.Itoa(i), o.sessions, o.outstanding, o.record/2); err != nil {
+			return err
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	td.stop(syscall.SIGINT)
+	st, err := parseTcpdump(td.output())
+	if err != nil {
+		return err
+	}
+	if st.KernelDrops > 0 {
+		return fmt.Errorf("bench: tcpdump dropped %d packets while recording", st.KernelDrops)
+	}
+	return nil
+}
+
+// timed runs argv with stdout to out and returns its wall time, CPU time
+// and peak RSS.
+func timed(ctx context.Context, out io.Writer, argv ...string) (wall, cpu float64, rssKiB int64, err error) {
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdout = out
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	err = cmd.Run()
+	wall = time.Since(t0).Seconds()
+	if cmd.ProcessState != nil {
+		cpu = (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
+		if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+			rssKiB = ru.Maxrss
+		}
+	}
+	if err != nil {
+		err = fmt.Errorf("%s: %w: %s", argv[0], err, tail(stderr.String()))
+	}
+	return wall, cpu, rssKiB, err
+}
+
+// offline decodes file with zktap dump --format json > /dev/null and with
+// tcpdump -r file -w /dev/null, and counts zktap's messages in a second,
+// untimed run.
+func offline(ctx context.Context, o options, file, zkPort string) (Offline, error) {
+	off := Offline{File: filepath.Base(file)}
+	if fi, err := os.Stat(file); err == nil {
+		off.Bytes = fi.Size()
+	}
+	devnull, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		return off, err
+	}
+	defer devnull.Close()
+	// Warm the page cache so that neither side pays for the disk.
+	if _, _, _, err := timed(ctx, devnull, "cat", file); err != nil {
+		return off, err
+	}
+	dump := []string{o.zktap, "dump", "--pcap", file, "--format", "json", "--zk-ports", zkPort}
+	off.ZktapSeconds, off.ZktapCPU, off.ZktapPeakRSSKiB, err = timed(ctx, devnull, dump...)
+	if err != nil {
+		return off, err
+	}
+	off.TcpdumpSeconds, off.TcpdumpCPU, _, err = timed(ctx, devnull, "tcpdump", "-r", file, "-w", os.DevNull)
+	if err != nil {
+		return off, err
+	}
+	var cnt lineCounter
+	if _, _, _, err := timed(ctx, &cnt, dump...); err != nil {
+		return off, err
+	}
+	off.Messages = cnt.lines
+	var pk lineCounter
+	if _, _, _, err := timed(ctx, &pk, "tcpdump", "-r", file, "-n", "-q", "-t"); err != nil {
+		return off, err
+	}
+	off.Packets = pk.lines
+	off.MessagesPerSec = float64(off.Messages) / off.ZktapSeconds
+	off.MBPerSec = float64(off.Bytes) / 1e6 / off.ZktapSeconds
+	off.Ratio = off.ZktapSeconds / off.TcpdumpSeconds
+	return off, nil
+}
+
+// lineCounter counts the lines written to it.
+type lineCounter struct{ lines int64 }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.lines += int64(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
+}
+
+// pathsTest synthesises a capture of o.paths distinct paths, decodes it
+// offline, and replays it through zktap serve.
+func pathsTest(ctx context.Context, o options, r *Results) (*PathsResult, error) {
+	const port = 2181
+	file := filepath.Join(o.tmp, "paths.pcap")
+	pr := &PathsResult{Paths: o.paths, MaxPaths: o.maxPaths, File: filepath.Base(file)}
+	var err error
+	pr.Packets, err = synthPaths(file, synthSpec{Paths: o.paths, Sessions: 8, Batch: 16, Port: port})
+	if err != nil {
+		return pr, err
+	}
+	if fi, err := os.Stat(file); err == nil {
+		pr.Bytes = fi.Size()
+	}
+	progress("decoding the synthesised capture offline")
+	off, err := offline(ctx, o, file, strconv.Itoa(port))
+	r.Offline = append(r.Offline, off)
+	if err != nil {
+		return pr, err
+	}
+	progress("replaying the synthesised capture through zktap serve")
+	t0 := time.Now()
+	zt, err := startZktap(ctx, o.tmp, "zktap-paths", o.zktap, "--pcap", file, "--zk-ports", strconv.Itoa(port),
+		"--replay.pace", "fast", "--stats.max-paths", strconv.Itoa(o.maxPaths))
+	if err != nil {
+		return pr, err
+	}
+	defer zt.stop(syscall.SIGKILL)
+	if err := zt.waitOutput(ctx, "capture file replayed", 5*time.Minute); err != nil {
+		return pr, err
+	}
+	pr.ReplaySeconds = time.Since(t0).Seconds()
+	ss, err := scrape(ctx, zt.metrics)
+	if err != nil {
+		return pr, err
+	}
+	pr.Series = len(ss)
+	values := map[string]bool{}
+	for _, s := range ss {
+		if s.name == "zookeeper_client_requests_total" {
+			pr.RequestSeries++
+		}
+		if strings.Contains(","+s.labels, `,path="`) {
+			values[s.label("path")] = true
+		}
+	}
+	pr.PathValues = len(values)
+	pr.Requests = sum(ss, "zookeeper_client_requests_total", "op", "exists")
+	pr.PathsTracked = sum(ss, "zktap_paths_tracked")
+	pr.RSSKiB, _ = memKiB(zt.pid(), "VmRSS")
+	pr.PeakRSSKiB, _ = memKiB(zt.pid(), "VmHWM")
+	zt.stop(syscall.SIGTERM)
+	return pr, nil
+}
+
+// connsTest opens o.conns sessions to ZooKeeper while zktap captures, and
+// reads zktap's memory once they are all open.
+func connsTest(ctx context.Context, o options, addr, zkPort string) (*ConnsResult, error) {
+	cr := &ConnsResult{Wanted: o.conns}
+	zt, err := startZktap(ctx, o.tmp, "zktap-conns", o.zktap, "--iface", "lo", "--zk-ports", zkPort)
+	if err != nil {
+		return cr, err
+	}
+	defer zt.stop(syscall.SIGKILL)
+	cr.BaseRSSKiB, _ = memKiB(zt.pid(), "VmRSS")
+	t0 := time.Now()
+	held, failed, herr := holdConns(ctx, addr, o.conns, 200, 40*time.Second)
+	cr.Seconds = time.Since(t0).Seconds()
+	defer func() {
+		for _, s := range held {
+			s.c.Close()
+		}
+	}()
+	cr.Established, cr.Failed = len(held), failed
+	// Let zktap's workers catch up with the last handshakes.
+	time.Sleep(2 * time.Second)
+	ss, err := scrape(ctx, zt.metrics)
+	if err != nil {
+		return cr, err
+	}
+	cr.FlowsActive = sum(ss, "zktap_flows_active")
+	cr.Sessions = sum(ss, "zookeeper_client_sessions_opened_total", "result", "established")
+	cr.RSSKiB, _ = memKiB(zt.pid(), "VmRSS")
+	cr.PeakRSSKiB, _ = memKiB(zt.pid(), "VmHWM")
+	if failed > 0 {
+		return cr, fmt.Errorf("bench: %d of %d connections failed: %w", failed, o.conns, herr)
+	}
+	return cr, nil
+}
+
+// targets checks the run against issue 4's targets.
+func targets(r *Results) []Target {
+	var ts []Target
+	add := func(name, value string, met bool) { ts = append(ts, Target{name, value, met}) }
+	var kdrops, qdrops float64
+	equal, nz := true, 0
+	for _, p := range r.Phases {
+		if p.Zktap != nil {
+			nz++
+			kdrops += p.Zktap.KernelDrops
+			qdrops += p.Zktap.QueueDrops
+			equal = equal && p.Zktap.CountsEqual
+		}
+	}
+	if nz > 0 {
+		add("zktap: zero kernel and queue drops at full load", fmt.Sprintf("kernel %.0f, queue %.0f", kdrops, qdrops), kdrops == 0 && qdrops == 0)
+		add("zktap: request counts equal the client's", fmt.Sprint(equal), equal)
+	}
+	byKey := map[string]Phase{}
+	for _, p := range r.Phases {
+		byKey[p.Mix+"/"+p.Capture] = p
+	}
+	for _, mix := range []string{mixRead, mixWrite} {
+		if p, ok := byKey[mix+"/"+capBoth]; ok && p.Zktap != nil && p.Tcpdump != nil {
+			add(mix+": zktap CPU <= 1.5 x tcpdump (same traffic, same time)",
+				fmt.Sprintf("%.2f s / %.2f s = %.1f", p.Zktap.CPU, p.Tcpdump.CPU, p.ZktapOverTcpdump), p.ZktapOverTcpdump <= 1.5)
+		}
+		for _, c := range []string{capZktap, capBoth} {
+			if p, ok := byKey[mix+"/"+c]; ok && p.Zktap != nil {
+				add(mix+"/"+c+": zktap CPU <= 0.1 x ZooKeeper",
+					fmt.Sprintf("%.2f s / %.2f s = %.3f", p.Zktap.CPU, p.ZKCPU, p.ZktapOverZK), p.ZktapOverZK <= 0.1)
+			}
+		}
+		pt, ok1 := byKey[mix+"/"+capTcpdump]
+		pz, ok2 := byKey[mix+"/"+capZktap]
+		if ok1 && ok2 {
+			add(mix+": ZooKeeper ops/s under zktap >= under tcpdump",
+				fmt.Sprintf("%.0f vs %.0f", pz.Load.OpsPerSec, pt.Load.OpsPerSec), pz.Load.OpsPerSec >= pt.Load.OpsPerSec)
+		}
+	}
+	for _, off := range r.Offline {
+		add("offline "+off.File+": zktap dump json <= 5 x tcpdump -r",
+			fmt.Sprintf("%.2f s / %.2f s = %.1f", off.ZktapSeconds, off.TcpdumpSeconds, off.Ratio), off.Ratio > 0 && off.Ratio <= 5)
+	}
+	if c := r.Conns; c != nil {
+		add(fmt.Sprintf("RSS <= 64 MiB with %d connections", c.Established),
+			fmt.Sprintf("%.1f MiB (peak %.1f)", float64(c.RSSKiB)/1024, float64(c.PeakRSSKiB)/1024), c.PeakRSSKiB > 0 && c.PeakRSSKiB <= 64<<10)
+	}
+	if p := r.Paths; p != nil {
+		// Every path label value is a tracked path, "other" or "" (ops
+		// without a path).
+		add(fmt.Sprintf("%d paths: path label values <= max-paths + 2", p.Paths),
+			fmt.Sprintf("%d values, %d series, RSS %.1f MiB", p.PathValues, p.Series, float64(p.PeakRSSKiB)/1024),
+			p.PathValues > 0 && p.PathValues <= p.MaxPaths+2)
+	}
+	return ts
+}
+
+// printTable writes the human-readable summary.
+func printTable(w io.Writer, r *Results) {
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	m := r.Machine
+	fmt.Fprintf(bw, "\nzktap benchmark, %s, %.0f s\n", r.Started.Format(time.RFC3339), r.Seconds)
+	fmt.Fprintf(bw, "machine: %d x %s, kernel %s, %s, ZooKeeper %s, zktap %s\n", m.NumCPU, m.CPUModel, m.Kernel, m.GoVersion, m.ZKVersion, m.ZktapRev)
+	fmt.Fprintf(bw, "tcpdump: %s\n", m.Tcpdump)
+	fmt.Fprintf(bw, "load average (1 min): %.2f at start, %.2f at end\n\n", m.LoadAvgAtStart, m.LoadAvgAtEnd)
+
+	fmt.Fprintf(bw, "%-6s %-8s %6s %9s %9s %8s | %8s %7s | %8s %7s %7s %7s %6s | %7s %7s\n",
+		"mix", "capture", "load", "ops/s", "lo pkt/s", "ZK cpu", "td cpu", "td drop", "zt cpu", "zt kdrp", "zt qdrp", "RSS MiB", "counts", "zt/td", "zt/ZK")
+	for _, p := range r.Phases {
+		td, tdd := "-", "-"
+		if p.Tcpdump != nil {
+			td, tdd = fmt.Sprintf("%.2f", p.Tcpdump.CPU), fmt.Sprint(p.Tcpdump.KernelDrops)
+		}
+		zt, zk, zq, rss, eq, ratio, ratioZK := "-", "-", "-", "-", "-", "-", "-"
+		if z := p.Zktap; z != nil {
+			zt, zk, zq = fmt.Sprintf("%.2f", z.CPU), fmt.Sprintf("%.0f", z.KernelDrops), fmt.Sprintf("%.0f", z.QueueDrops)
+			rss = fmt.Sprintf("%.1f", float64(z.PeakRSSKiB)/1024)
+			eq = map[bool]string{true: "equal", false: "DIFFER"}[z.CountsEqual]
+			ratioZK = fmt.Sprintf("%.3f", p.ZktapOverZK)
+		}
+		if p.ZktapOverTcpdump > 0 {
+			ratio = fmt.Sprintf("%.1f", p.ZktapOverTcpdump)
+		}
+		fmt.Fprintf(bw, "%-6s %-8s %6.1f %9.0f %9.0f %8.2f | %8s %7s | %8s %7s %7s %7s %6s | %7s %7s\n",
+			p.Mix, p.Capture, p.LoadAvg, p.Load.OpsPerSec, p.LoPacketsPerSec, p.ZKCPU, td, tdd, zt, zk, zq, rss, eq, ratio, ratioZK)
+	}
+	fmt.Fprintf(bw, "(cpu: CPU seconds over the %s load plus drain; td = tcpdump -w /dev/null, zt = zktap serve --iface lo)\n\n",
+		r.Settings["duration"])
+
+	if len(r.Offline) > 0 {
+		fmt.Fprintf(bw, "%-12s %8s %9s %9s | %8s %8s %10s %7s %7s | %8s %8s | %6s\n",
+			"offline", "MB", "packets", "messages", "zt s", "zt cpu", "msg/s", "MB/s", "RSS MiB", "td s", "td cpu", "zt/td")
+		for _, o := range r.Offline {
+			fmt.Fprintf(bw, "%-12s %8.1f %9d %9d | %8.2f %8.2f %10.0f %7.1f %7.1f | %8.2f %8.2f | %6.1f\n",
+				o.File, float64(o.Bytes)/1e6, o.Packets, o.Messages, o.ZktapSeconds, o.ZktapCPU, o.MessagesPerSec, o.MBPerSec,
+				float64(o.ZktapPeakRSSKiB)/1024, o.TcpdumpSeconds, o.TcpdumpCPU, o.Ratio)
+		}
+		fmt.Fprintln(bw)
+	}
+	if c := r.Conns; c != nil {
+		fmt.Fprintf(bw, "connections: %d of %d established in %.1f s; zktap flows %.0f, sessions %.0f; RSS %.1f MiB (before %.1f, peak %.1f)\n",
+			c.Established, c.Wanted, c.Seconds, c.FlowsActive, c.Sessions,
+			float64(c.RSSKiB)/1024, float64(c.BaseRSSKiB)/1024, float64(c.PeakRSSKiB)/1024)
+	}
+	if p := r.Paths; p != nil {
+		fmt.Fprintf(bw, "paths: %d distinct (%d packets, %.1f MB) replayed in %.1f s; exists counted %.0f; max-paths %d: %d path values, %.0f tracked, %d series (%d request series); RSS %.1f MiB (peak %.1f)\n",
+			p.Paths, p.Packets, float64(p.Bytes)/1e6, p.ReplaySeconds, p.Requests, p.MaxPaths, p.PathValues, p.PathsTracked,
+			p.Series, p.RequestSeries, float64(p.RSSKiB)/1024, float64(p.PeakRSSKiB)/1024)
+	}
+	fmt.Fprintln(bw, "\ntargets (issue 4):")
+	for _, t := range r.Targets {
+		fmt.Fprintf(bw, "  [%s] %s: %s\n", map[bool]string{true: "met", false: "MISSED"}[t.Met], t.Name, t.Value)
+	}
+	for _, e := range r.Errors {
+		fmt.Fprintf(bw, "error: %s\n", e)
+	}
+}
