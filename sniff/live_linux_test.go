@@ -36,6 +36,20 @@ func openLo(t *testing.T, cfg Config, keepOutgoing bool) *Live {
 	return l
 }
 
+// capturePaths are the two ways Live reads: every live test runs on both.
+var capturePaths = []struct {
+	name   string
+	noRing bool
+}{{"ring", false}, {"recvmsg", true}}
+
+// forEachPath runs f as a subtest on the ring and on the recvmsg path.
+func forEachPath(t *testing.T, f func(t *testing.T, noRing bool)) {
+	t.Helper()
+	for _, p := range capturePaths {
+		t.Run(p.name, func(t *testing.T) { f(t, p.noRing) })
+	}
+}
+
 // echoServer listens on 127.0.0.1 and answers each message "msg-i" with
 // "ack-i". It returns its port.
 func echoServer(t *testing.T) uint16 {
@@ -164,14 +178,19 @@ func (c *collector) waitFor(t *testing.T, want []string) map[string]int {
 	return got
 }
 
-func TestLiveLoopback(t *testing.T) {
+func TestLiveLoopback(t *testing.T) { forEachPath(t, testLiveLoopback) }
+
+func testLiveLoopback(t *testing.T, noRing bool) {
 	port := echoServer(t)
 	other := echoServer(t)
-	l := openLo(t, Config{ZKPorts: []uint16{port}, ReadTimeout: time.Second}, false)
+	l := openLo(t, Config{ZKPorts: []uint16{port}, ReadTimeout: time.Second, NoRing: noRing}, false)
+	if (l.ring == nil) != noRing {
+		t.Fatalf("ring mapped = %v with NoRing %v", l.ring != nil, noRing)
+	}
 	// A second socket without the outgoing check shows that on lo the
 	// kernel really delivers each packet twice, so the check is what
 	// dedupes.
-	dup := openLo(t, Config{ZKPorts: []uint16{port}}, true)
+	dup := openLo(t, Config{ZKPorts: []uint16{port}, NoRing: noRing}, true)
 	if l.LinkType() != LinkEthernet {
 		t.Errorf("lo link type %d, want Ethernet", l.LinkType())
 	}
@@ -239,20 +258,24 @@ func TestLiveLoopback(t *testing.T) {
 	}
 }
 
-func TestLiveReadTimeout(t *testing.T) {
+func TestLiveReadTimeout(t *testing.T) { forEachPath(t, testLiveReadTimeout) }
+
+func testLiveReadTimeout(t *testing.T, noRing bool) {
 	// With no traffic, ReadFrame returns a timeout error after ReadTimeout
 	// (the pipeline flushes its batches and ages flows on it), and reading
-	// again works.
-	l := openLo(t, Config{ZKPorts: []uint16{1}, ReadTimeout: 20 * time.Millisecond}, false)
-	for range 2 {
+	// again works. The deadline is refreshed only when half used, so a
+	// timeout comes after ReadTimeout/2 to ReadTimeout of silence.
+	const timeout = 100 * time.Millisecond
+	l := openLo(t, Config{ZKPorts: []uint16{1}, ReadTimeout: timeout, NoRing: noRing}, false)
+	for range 3 {
 		start := time.Now()
 		_, _, _, err := l.ReadFrame()
 		var ne net.Error
 		if !errors.As(err, &ne) || !ne.Timeout() {
 			t.Fatalf("ReadFrame with no traffic = %v, want a timeout", err)
 		}
-		if d := time.Since(start); d > 500*time.Millisecond {
-			t.Errorf("timeout after %v, want about 20ms", d)
+		if d := time.Since(start); d < timeout/2 || d > timeout+400*time.Millisecond {
+			t.Errorf("timeout after %v, want about %v", d, timeout)
 		}
 	}
 	l.Close()
@@ -261,9 +284,11 @@ func TestLiveReadTimeout(t *testing.T) {
 	}
 }
 
-func TestLiveReadFrameAllocs(t *testing.T) {
+func TestLiveReadFrameAllocs(t *testing.T) { forEachPath(t, testLiveReadFrameAllocs) }
+
+func testLiveReadFrameAllocs(t *testing.T, noRing bool) {
 	port := echoServer(t)
-	l := openLo(t, Config{ZKPorts: []uint16{port}}, false)
+	l := openLo(t, Config{ZKPorts: []uint16{port}, NoRing: noRing}, false)
 	// Queue the frames of one long exchange in the socket buffer first, so
 	// that only the reads run (and allocate) while measuring.
 	exchange(t, port, "m", 100)
@@ -310,9 +335,11 @@ func seq(from uint16, n int) []uint16 {
 	return s
 }
 
-func TestLiveKernelTimestamps(t *testing.T) {
+func TestLiveKernelTimestamps(t *testing.T) { forEachPath(t, testLiveKernelTimestamps) }
+
+func testLiveKernelTimestamps(t *testing.T, noRing bool) {
 	port := echoServer(t)
-	l := openLo(t, Config{ZKPorts: []uint16{port}}, false)
+	l := openLo(t, Config{ZKPorts: []uint16{port}, NoRing: noRing}, false)
 	// The kernel turns on receive timestamping from a work queue after the
 	// socket asks for it; until then skbs are stamped when read.
 	time.Sleep(100 * time.Millisecond)

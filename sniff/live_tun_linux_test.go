@@ -56,9 +56,11 @@ func openTun(t *testing.T) (string, *os.File) {
 // TestLiveTun checks that a tun device is captured as raw IP and that the
 // raw-IP filter runs in the kernel: packets written into the tun device are
 // received by the host on it, and only those on the port set are delivered.
-func TestLiveTun(t *testing.T) {
+func TestLiveTun(t *testing.T) { forEachPath(t, testLiveTun) }
+
+func testLiveTun(t *testing.T, noRing bool) {
 	name, tun := openTun(t)
-	l, err := OpenLive(name, Config{ZKPorts: []uint16{2181}, ReadTimeout: 50 * time.Millisecond})
+	l, err := OpenLive(name, Config{ZKPorts: []uint16{2181}, ReadTimeout: 50 * time.Millisecond, NoRing: noRing})
 	if err != nil {
 		t.Fatalf("OpenLive(%s): %v", name, err)
 	}
