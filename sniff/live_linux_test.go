@@ -110,6 +110,9 @@ func exchange(t *testing.T, port uint16, prefix string, n int) []string {
 
 // isTimeout reports an idle read timeout, after which reading goes on.
 func isTimeout(err error) bool {
+	if err == nil {
+		return false // without allocating the target of errors.As
+	}
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
