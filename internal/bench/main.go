@@ -20,6 +20,7 @@ type options struct {
 	zktap       string
 	tmp         string
 	duration    time.Duration
+	rounds      int
 	record      time.Duration
 	sessions    int
 	outstanding int
@@ -39,7 +40,8 @@ func run(args []string) int {
 	fs.StringVar(&o.out, "out", "bench-results.json", "write every figure as JSON to this file")
 	fs.StringVar(&o.zktap, "zktap", "zktap", "zktap binary to measure")
 	fs.StringVar(&o.tmp, "tmp", "", "scratch directory (default a new one under $TMPDIR, removed on exit)")
-	fs.DurationVar(&o.duration, "duration", 20*time.Second, "load time of each phase")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "load time of each phase")
+	fs.IntVar(&o.rounds, "rounds", 2, "rounds of every mix and capture phase, interleaved")
 	fs.DurationVar(&o.record, "record", 10*time.Second, "load time recorded for the offline decode (half read, half write mix)")
 	fs.IntVar(&o.sessions, "sessions", 8, "load sessions")
 	fs.IntVar(&o.outstanding, "outstanding", 64, "requests in flight per session")

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,7 +31,8 @@ type Results struct {
 	Machine  Machine        `json:"machine"`
 	Started  time.Time      `json:"started"`
 	Seconds  float64        `json:"seconds"`
-	Phases   []Phase        `json:"phases"`
+	Phases   []Phase        `json:"phases"`  // every round of every mix and capture
+	Summary  []Phase        `json:"summary"` // the rounds of each mix and capture added up
 	Offline  []Offline      `json:"offline"`
 	Conns    *ConnsResult   `json:"conns,omitempty"`
 	Paths    *PathsResult   `json:"paths,omitempty"`
@@ -54,6 +56,7 @@ type Machine struct {
 
 // Phase is one load run under one capture setup.
 type Phase struct {
+	Round           int           `json:"round"` // 0 in a summary
 	Mix             string        `json:"mix"`
 	Capture         string        `json:"capture"`
 	LoadAvg         float64       `json:"load_avg_1m"` // at the start of the phase
@@ -68,6 +71,9 @@ type Phase struct {
 	ZktapOverTcpdump float64 `json:"zktap_over_tcpdump_cpu,omitempty"`
 	ZktapOverZK      float64 `json:"zktap_over_zookeeper_cpu,omitempty"`
 	TcpdumpOverZK    float64 `json:"tcpdump_over_zookeeper_cpu,omitempty"`
+	// ZktapOverTcpdumpPackets compares the packets each capturer saw;
+	// 1 means zktap kept exactly one copy of each lo packet, as libpcap does.
+	ZktapOverTcpdumpPackets float64 `json:"zktap_over_tcpdump_packets,omitempty"`
 }
 
 // TcpdumpPhase is tcpdump's share of a phase.
@@ -102,6 +108,7 @@ type Offline struct {
 	MBPerSec        float64 `json:"mb_per_second"`
 	Ratio           float64 `json:"zktap_over_tcpdump_time"`
 	ZktapPeakRSSKiB int64   `json:"zktap_peak_rss_kib"`
+	CPURatio        float64 `json:"zktap_over_tcpdump_cpu"`
 }
 
 // ConnsResult is zktap's memory with many concurrent client connections.
@@ -167,7 +174,7 @@ func machine(o options) Machine {
 // step fails; the error joins every failure.
 func bench(ctx context.Context, o options) (*Results, error) {
 	r := &Results{Machine: machine(o), Started: time.Now().UTC(), Settings: map[string]any{
-		"duration": o.duration.String(), "record": o.record.String(), "sessions": o.sessions,
+		"duration": o.duration.String(), "rounds": o.rounds, "record": o.record.String(), "sessions": o.sessions,
 		"outstanding": o.outstanding, "conns": o.conns, "paths": o.paths, "max_paths": o.maxPaths,
 	}}
 	begin := time.Now()
@@ -207,21 +214,33 @@ func bench(ctx context.Context, o options) (*Results, error) {
 		}
 	}
 
+	// Rounds interleave the capture setups, in reverse order every other
+	// round, so that a drift in the machine's load (other jobs) does not
+	// fall on one setup only.
 	n := 0
-	for _, mix := range o.mixes {
-		for _, capture := range o.captures {
-			n++
-			progress(fmt.Sprintf("phase %s/%s (%s)", mix, capture, o.duration))
-			p, err := phase(ctx, o, zk, port, mix, capture, fmt.Sprintf("p%d", n))
-			r.Phases = append(r.Phases, p)
-			if err != nil {
-				fail("phase "+mix+"/"+capture, err)
+	for round := 1; round <= o.rounds; round++ {
+		for _, mix := range o.mixes {
+			caps := slices.Clone(o.captures)
+			if round%2 == 0 {
+				slices.Reverse(caps)
 			}
-			if ctx.Err() != nil {
-				return r, errors.Join(errs...)
+			for _, capture := range caps {
+				n++
+				progress(fmt.Sprintf("round %d phase %s/%s (%s)", round, mix, capture, o.duration))
+				p, err := phase(ctx, o, zk, port, mix, capture, fmt.Sprintf("p%d", n))
+				p.Round = round
+				r.Phases = append(r.Phases, p)
+				if err != nil {
+					fail(fmt.Sprintf("round %d phase %s/%s", round, mix, capture), err)
+				}
+				if ctx.Err() != nil {
+					r.Summary = summarise(r.Phases)
+					return r, errors.Join(errs...)
+				}
 			}
 		}
 	}
+	r.Summary = summarise(r.Phases)
 
 	if o.record > 0 {
 		progress(fmt.Sprintf("recording %s of load for the offline decode", o.record))
@@ -288,10 +307,10 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 	zk0, _ := cpuSeconds(zk.pid())
 	var td0, zt0 float64
 	if td != nil {
-		td0, _ = cpuSeconds(td.pid())
+		td0, _ = threadCPUSeconds(td.pid())
 	}
 	if zt != nil {
-		zt0, _ = cpuSeconds(zt.pid())
+		zt0, _ = threadCPUSeconds(zt.pid())
 	}
 	t0 := time.Now()
 
@@ -324,7 +343,7 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 	p.LoPacketsPerSec = float64(p.LoPackets) / p.Seconds
 	p.ZKCPU = zk1 - zk0
 	if zt != nil {
-		zt1, _ := cpuSeconds(zt.pid())
+		zt1, _ := threadCPUSeconds(zt.pid())
 		final, err = scrape(ctx, zt.metrics)
 		if err != nil {
 			return p, err
@@ -344,22 +363,103 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 		}
 		z.CountsEqual = countsEqual(p.Load.Requests, final)
 		p.Zktap = z
-		p.ZktapOverZK = z.CPU / p.ZKCPU
 	}
 	if td != nil {
-		td1, _ := cpuSeconds(td.pid())
+		td1, _ := threadCPUSeconds(td.pid())
 		td.stop(syscall.SIGINT)
 		st, err := parseTcpdump(td.output())
 		p.Tcpdump = &TcpdumpPhase{CPU: td1 - td0, tcpdumpStats: st}
-		p.TcpdumpOverZK = p.Tcpdump.CPU / p.ZKCPU
 		if err != nil {
 			return p, err
 		}
 	}
-	if p.Tcpdump != nil && p.Zktap != nil && p.Tcpdump.CPU > 0 {
-		p.ZktapOverTcpdump = p.Zktap.CPU / p.Tcpdump.CPU
-	}
+	p.ratios()
 	return p, nil
+}
+
+// ratios fills in the ratios from the CPU seconds and packet counts.
+func (p *Phase) ratios() {
+	if p.Zktap != nil && p.ZKCPU > 0 {
+		p.ZktapOverZK = p.Zktap.CPU / p.ZKCPU
+	}
+	if p.Tcpdump != nil && p.ZKCPU > 0 {
+		p.TcpdumpOverZK = p.Tcpdump.CPU / p.ZKCPU
+	}
+	if p.Tcpdump != nil && p.Zktap != nil {
+		if p.Tcpdump.CPU > 0 {
+			p.ZktapOverTcpdump = p.Zktap.CPU / p.Tcpdump.CPU
+		}
+		if p.Tcpdump.Received > 0 {
+			p.ZktapOverTcpdumpPackets = p.Zktap.Packets / float64(p.Tcpdump.Received)
+		}
+	}
+}
+
+// summarise adds up the rounds of each mix and capture, in order of first
+// appearance.
+func summarise(phases []Phase) []Phase {
+	var out []Phase
+	idx := map[string]int{}
+	rounds := map[string]int{}
+	for _, p := range phases {
+		k := p.Mix + "/" + p.Capture
+		i, ok := idx[k]
+		if !ok {
+			i = len(out)
+			idx[k] = i
+			out = append(out, Phase{Mix: p.Mix, Capture: p.Capture,
+				Load: loadResult{Mix: p.Mix, Sessions: p.Load.Sessions, Outstanding: p.Load.Outstanding, Requests: map[string]int64{}}})
+		}
+		s := &out[i]
+		rounds[k]++
+		s.LoadAvg += p.LoadAvg
+		s.Load.Seconds += p.Load.Seconds
+		s.Load.Ops += p.Load.Ops
+		s.Load.ErrReplies += p.Load.ErrReplies
+		s.Load.OpsPerSec += p.Load.OpsPerSec
+		for op, n := range p.Load.Requests {
+			s.Load.Requests[op] += n
+		}
+		s.Seconds += p.Seconds
+		s.LoPackets += p.LoPackets
+		s.ZKCPU += p.ZKCPU
+		if t := p.Tcpdump; t != nil {
+			if s.Tcpdump == nil {
+				s.Tcpdump = &TcpdumpPhase{}
+			}
+			s.Tcpdump.CPU += t.CPU
+			s.Tcpdump.Captured += t.Captured
+			s.Tcpdump.Received += t.Received
+			s.Tcpdump.KernelDrops += t.KernelDrops
+		}
+		if z := p.Zktap; z != nil {
+			if s.Zktap == nil {
+				s.Zktap = &ZktapPhase{Requests: map[string]int64{}, CountsEqual: true}
+			}
+			s.Zktap.CPU += z.CPU
+			s.Zktap.Packets += z.Packets
+			s.Zktap.KernelDrops += z.KernelDrops
+			s.Zktap.QueueDrops += z.QueueDrops
+			s.Zktap.DecodeErrors += z.DecodeErrors
+			s.Zktap.PeakRSSKiB = max(s.Zktap.PeakRSSKiB, z.PeakRSSKiB)
+			for op, n := range z.Requests {
+				s.Zktap.Requests[op] += n
+			}
+			s.Zktap.CountsEqual = s.Zktap.CountsEqual && z.CountsEqual
+		}
+	}
+	for k, i := range idx {
+		s := &out[i]
+		s.LoadAvg /= float64(rounds[k])
+		// Every round runs the same load time: the mean rate is total ops
+		// over total time.
+		s.Load.OpsPerSec /= float64(rounds[k])
+		if s.Seconds > 0 {
+			s.LoPacketsPerSec = float64(s.LoPackets) / s.Seconds
+		}
+		s.ratios()
+	}
+	return out
 }
 
 // countsEqual reports whether zktap counted exactly the requests the client
@@ -423,6 +523,9 @@ func timed(ctx context.Context, out io.Writer, argv ...string) (wall, cpu float6
 	return wall, cpu, rssKiB, err
 }
 
+// offlineRuns is how many times each offline decode runs.
+const offlineRuns = 3
+
 // offline decodes file with zktap dump --format json > /dev/null and with
 // tcpdump -r file -w /dev/null, and counts zktap's messages in a second,
 // untimed run.
@@ -440,14 +543,26 @@ func offline(ctx context.Context, o options, file, zkPort string) (Offline, erro
 	if _, _, _, err := timed(ctx, devnull, "cat", file); err != nil {
 		return off, err
 	}
+	// Each side runs offlineRuns times, alternately, and keeps its fastest
+	// run: on a machine shared with other jobs the slower runs measure the
+	// scheduler rather than the program.
 	dump := []string{o.zktap, "dump", "--pcap", file, "--format", "json", "--zk-ports", zkPort}
-	off.ZktapSeconds, off.ZktapCPU, off.ZktapPeakRSSKiB, err = timed(ctx, devnull, dump...)
-	if err != nil {
-		return off, err
-	}
-	off.TcpdumpSeconds, off.TcpdumpCPU, _, err = timed(ctx, devnull, "tcpdump", "-r", file, "-w", os.DevNull)
-	if err != nil {
-		return off, err
+	for i := range offlineRuns {
+		wall, cpu, rss, err := timed(ctx, devnull, dump...)
+		if err != nil {
+			return off, err
+		}
+		if i == 0 || wall < off.ZktapSeconds {
+			off.ZktapSeconds, off.ZktapCPU = wall, cpu
+		}
+		off.ZktapPeakRSSKiB = max(off.ZktapPeakRSSKiB, rss)
+		wall, cpu, _, err = timed(ctx, devnull, "tcpdump", "-r", file, "-w", os.DevNull)
+		if err != nil {
+			return off, err
+		}
+		if i == 0 || wall < off.TcpdumpSeconds {
+			off.TcpdumpSeconds, off.TcpdumpCPU = wall, cpu
+		}
 	}
 	var cnt lineCounter
 	if _, _, _, err := timed(ctx, &cnt, dump...); err != nil {
@@ -462,6 +577,9 @@ func offline(ctx context.Context, o options, file, zkPort string) (Offline, erro
 	off.MessagesPerSec = float64(off.Messages) / off.ZktapSeconds
 	off.MBPerSec = float64(off.Bytes) / 1e6 / off.ZktapSeconds
 	off.Ratio = off.ZktapSeconds / off.TcpdumpSeconds
+	if off.TcpdumpCPU > 0 {
+		off.CPURatio = off.ZktapCPU / off.TcpdumpCPU
+	}
 	return off, nil
 }
 
@@ -569,7 +687,7 @@ func targets(r *Results) []Target {
 	add := func(name, value string, met bool) { ts = append(ts, Target{name, value, met}) }
 	var kdrops, qdrops float64
 	equal, nz := true, 0
-	for _, p := range r.Phases {
+	for _, p := range r.Summary {
 		if p.Zktap != nil {
 			nz++
 			kdrops += p.Zktap.KernelDrops
@@ -582,7 +700,7 @@ func targets(r *Results) []Target {
 		add("zktap: request counts equal the client's", fmt.Sprint(equal), equal)
 	}
 	byKey := map[string]Phase{}
-	for _, p := range r.Phases {
+	for _, p := range r.Summary {
 		byKey[p.Mix+"/"+p.Capture] = p
 	}
 	for _, mix := range []string{mixRead, mixWrite} {
@@ -631,9 +749,17 @@ func printTable(w io.Writer, r *Results) {
 	fmt.Fprintf(bw, "tcpdump: %s\n", m.Tcpdump)
 	fmt.Fprintf(bw, "load average (1 min): %.2f at start, %.2f at end\n\n", m.LoadAvgAtStart, m.LoadAvgAtEnd)
 
-	fmt.Fprintf(bw, "%-6s %-8s %6s %9s %9s %8s | %8s %7s | %8s %7s %7s %7s %6s | %7s %7s\n",
-		"mix", "capture", "load", "ops/s", "lo pkt/s", "ZK cpu", "td cpu", "td drop", "zt cpu", "zt kdrp", "zt qdrp", "RSS MiB", "counts", "zt/td", "zt/ZK")
-	for _, p := range r.Phases {
+	fmt.Fprintf(bw, "%-5s %-6s %-8s %6s %9s %9s %8s | %8s %7s | %8s %7s %7s %7s %6s | %7s %7s\n",
+		"round", "mix", "capture", "load", "ops/s", "lo pkt/s", "ZK cpu", "td cpu", "td drop", "zt cpu", "zt kdrp", "zt qdrp", "RSS MiB", "counts", "zt/td", "zt/ZK")
+	rows := append(slices.Clone(r.Phases), r.Summary...)
+	for i, p := range rows {
+		round := strconv.Itoa(p.Round)
+		if p.Round == 0 {
+			round = "all"
+		}
+		if i == len(r.Phases) && i > 0 {
+			fmt.Fprintln(bw, strings.Repeat("-", 150))
+		}
 		td, tdd := "-", "-"
 		if p.Tcpdump != nil {
 			td, tdd = fmt.Sprintf("%.2f", p.Tcpdump.CPU), fmt.Sprint(p.Tcpdump.KernelDrops)
@@ -648,21 +774,21 @@ func printTable(w io.Writer, r *Results) {
 		if p.ZktapOverTcpdump > 0 {
 			ratio = fmt.Sprintf("%.1f", p.ZktapOverTcpdump)
 		}
-		fmt.Fprintf(bw, "%-6s %-8s %6.1f %9.0f %9.0f %8.2f | %8s %7s | %8s %7s %7s %7s %6s | %7s %7s\n",
-			p.Mix, p.Capture, p.LoadAvg, p.Load.OpsPerSec, p.LoPacketsPerSec, p.ZKCPU, td, tdd, zt, zk, zq, rss, eq, ratio, ratioZK)
+		fmt.Fprintf(bw, "%-5s %-6s %-8s %6.1f %9.0f %9.0f %8.2f | %8s %7s | %8s %7s %7s %7s %6s | %7s %7s\n",
+			round, p.Mix, p.Capture, p.LoadAvg, p.Load.OpsPerSec, p.LoPacketsPerSec, p.ZKCPU, td, tdd, zt, zk, zq, rss, eq, ratio, ratioZK)
 	}
-	fmt.Fprintf(bw, "(cpu: CPU seconds over the %s load plus drain; td = tcpdump -w /dev/null, zt = zktap serve --iface lo)\n\n",
+	fmt.Fprintf(bw, "(load: 1-min load average; cpu: CPU seconds over each %s load plus drain, \"all\" rows add the rounds up;\n td = tcpdump -w /dev/null, zt = zktap serve --iface lo; kdrp/qdrp: kernel and worker-queue drops)\n\n",
 		r.Settings["duration"])
 
 	if len(r.Offline) > 0 {
-		fmt.Fprintf(bw, "%-12s %8s %9s %9s | %8s %8s %10s %7s %7s | %8s %8s | %6s\n",
-			"offline", "MB", "packets", "messages", "zt s", "zt cpu", "msg/s", "MB/s", "RSS MiB", "td s", "td cpu", "zt/td")
+		fmt.Fprintf(bw, "%-12s %8s %9s %9s | %8s %8s %10s %7s %7s | %8s %8s | %6s %6s\n",
+			"offline", "MB", "packets", "messages", "zt s", "zt cpu", "msg/s", "MB/s", "RSS MiB", "td s", "td cpu", "zt/td", "cpu")
 		for _, o := range r.Offline {
-			fmt.Fprintf(bw, "%-12s %8.1f %9d %9d | %8.2f %8.2f %10.0f %7.1f %7.1f | %8.2f %8.2f | %6.1f\n",
+			fmt.Fprintf(bw, "%-12s %8.1f %9d %9d | %8.2f %8.2f %10.0f %7.1f %7.1f | %8.2f %8.2f | %6.1f %6.1f\n",
 				o.File, float64(o.Bytes)/1e6, o.Packets, o.Messages, o.ZktapSeconds, o.ZktapCPU, o.MessagesPerSec, o.MBPerSec,
-				float64(o.ZktapPeakRSSKiB)/1024, o.TcpdumpSeconds, o.TcpdumpCPU, o.Ratio)
+				float64(o.ZktapPeakRSSKiB)/1024, o.TcpdumpSeconds, o.TcpdumpCPU, o.Ratio, o.CPURatio)
 		}
-		fmt.Fprintln(bw)
+		fmt.Fprintf(bw, "(fastest of %d runs each; zt = zktap dump --format json > /dev/null, td = tcpdump -r FILE -w /dev/null)\n\n", offlineRuns)
 	}
 	if c := r.Conns; c != nil {
 		fmt.Fprintf(bw, "connections: %d of %d established in %.1f s; zktap flows %.0f, sessions %.0f; RSS %.1f MiB (before %.1f, peak %.1f)\n",
