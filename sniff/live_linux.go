@@ -46,7 +46,10 @@ type Live struct {
 	ring      *ring
 	holding   bool
 	state     atomic.Int32
-	badBlocks atomic.Uint64
+	badBlocks atomic.Uint64 // ring packets whose header did not fit their block
+	// vlanStripped counts ring frames whose outer VLAN tag the kernel had
+	// stripped into metadata (tests show tagged traffic really ran).
+	vlanStripped atomic.Uint64
 
 	// State of the read in progress, set by readFn; held in the struct so
 	// that the callback and the recvmsg(2) arguments are built once and

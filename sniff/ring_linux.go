@@ -206,6 +206,14 @@ func (l *Live) readRing() ([]byte, time.Time, LinkType, error) {
 				l.badBlocks.Add(1)
 				continue
 			}
+			if h.Status&unix.TP_STATUS_VLAN_VALID != 0 {
+				// The kernel moved the frame's outer VLAN tag into
+				// tp_vlan_tci, as it does before any packet socket or
+				// filter sees it. The frame is returned as the filter
+				// saw it, untagged: flows are told apart by address and
+				// port, and the VLAN id is not reported.
+				l.vlanStripped.Add(1)
+			}
 			l.frames.Add(1)
 			l.bytes.Add(uint64(len(data)))
 			return data, time.Unix(int64(h.Sec), int64(h.Nsec)), l.link, nil
