@@ -55,6 +55,10 @@ type Stream struct {
 	held    []span // sorted, disjoint, non-adjacent, all after base (the first may start at base)
 	fin     bool
 	finSeq  uint32
+	// A segment starting beyond what the window may ever hold, not yet
+	// trusted: [farSeq, farEnd) while far is set (see lone).
+	far            bool
+	farSeq, farEnd uint32
 }
 
 // Init sets the limits, the shared budget and the stats the stream counts
@@ -230,9 +234,33 @@ func (s *Stream) segment(seq uint32, p []byte, ts time.Time, c Consumer) {
 			return
 		}
 		st.Overflows++
+		if s.lone(seq, len(p)) {
+			return
+		}
 		s.resolve(seq, len(p), c)
 		afterLoss = true
 	}
+}
+
+// lone reports whether a segment of n bytes at seq that did not fit is the
+// first one to start further ahead than a direction may ever hold
+// (MaxBuffered past base). Such a segment is dropped, not trusted: a
+// corrupt or forged sequence number would otherwise declare up to 2 GiB
+// lost and turn every real segment after it into a "retransmission", so
+// the direction would never be decoded again. Loss that large is real when
+// the next segment lands beyond the window too, near the first (within
+// MaxBuffered of it): then the caller declares the loss as before, and the
+// dropped segment's bytes are part of it.
+func (s *Stream) lone(seq uint32, n int) bool {
+	if diff(seq, s.base) < s.lim.MaxBuffered {
+		return false
+	}
+	if s.far && diff(seq, s.farSeq) >= -s.lim.MaxBuffered && diff(seq, s.farEnd) <= s.lim.MaxBuffered {
+		s.far = false
+		return false
+	}
+	s.far, s.farSeq, s.farEnd = true, seq, seq+uint32(n)
+	return true
 }
 
 // covered reports whether [seq, end) is already held.
@@ -335,6 +363,12 @@ func (s *Stream) shrink() {
 // the window and records it as held. It reports false, storing nothing, when
 // that would break a bound.
 func (s *Stream) store(seq uint32, p []byte, ts time.Time) bool {
+	// Checked first so that the distances below cannot wrap: a segment
+	// ending 2 GiB or more past base would have a negative need and be
+	// copied out of bounds.
+	if off := diff(seq, s.base); off < 0 || off > s.lim.MaxBuffered-len(p) {
+		return false
+	}
 	end := seq + uint32(len(p))
 	// Spans i..j-1 overlap or touch [seq, end) and merge with it.
 	i := 0

@@ -192,14 +192,45 @@ func TestStream(t *testing.T) {
 			stats: Stats{Delivered: 10 + 12 + 4, Gaps: 1, Lost: 10, Overflows: 1},
 		},
 		{
+			// Two segments beyond the window, near each other: real loss.
+			// The first is dropped until the second confirms the jump.
 			name: "out of order beyond MaxBuffered",
 			lim:  Limits{MaxBuffered: 16},
 			segs: []seg{syn(),
 				{seq: 1000, data: "abcd"},
 				{seq: 1100, data: "wxyz"},
+				{seq: 1104, data: "!!"},
 			},
-			want:  []string{"d:abcd", "gap", "d:wxyz"},
-			stats: Stats{Delivered: 8, Gaps: 1, Lost: 96, Overflows: 1},
+			want:  []string{"d:abcd", "gap", "d:!!"},
+			stats: Stats{Delivered: 6, Gaps: 1, Lost: 100, Overflows: 2},
+		},
+		{
+			// One segment far beyond the window (a corrupt or forged
+			// sequence number) does not move the stream: the real
+			// segments after it are still delivered.
+			name: "lone segment beyond MaxBuffered is dropped",
+			lim:  Limits{MaxBuffered: 16},
+			segs: []seg{syn(),
+				{seq: 1000, data: "abcd"},
+				{seq: 1000 + 1<<30, data: "evil"},
+				{seq: 1004, data: "efgh"},
+			},
+			want:  []string{"d:abcdefgh"},
+			stats: Stats{Delivered: 8, Overflows: 1},
+		},
+		{
+			// A segment ending exactly 2 GiB past base: its end wraps to
+			// "behind" while its start is ahead. It once passed the
+			// MaxBuffered check with a negative length and was copied out
+			// of bounds (a panic).
+			name: "segment straddling 2 GiB past base",
+			segs: []seg{syn(),
+				{seq: 1000, data: "abcd"},
+				{seq: 1004 + 1<<31 - 4, data: "12345678"}, // base is 1004
+				{seq: 1004, data: "efgh"},
+			},
+			want:  []string{"d:abcdefgh"},
+			stats: Stats{Delivered: 8, Overflows: 1},
 		},
 		{
 			name:  "flush with holes",
