@@ -21,6 +21,6 @@ type Source interface {
 type Stats struct {
 	Frames        uint64 // frames returned by ReadFrame
 	Bytes         uint64 // bytes of those frames as captured
-	KernelDrops   uint64 // frames the kernel dropped because the socket buffer was full
+	KernelDrops   uint64 // frames the kernel dropped because the capture ring or socket buffer was full
 	KernelFreezes uint64 // times the kernel froze the receive queue (TPACKET_V3 only)
 }
