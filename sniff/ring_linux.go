@@ -165,7 +165,9 @@ func (r *ring) release() {
 func (r *ring) packet(snapLen int) (frame []byte, h *unix.Tpacket3Hdr, ok bool) {
 	base := r.cur * r.blockSize
 	off := r.next
-	if off < blkHdrLen || off > r.blockSize-unix.SizeofTpacket3Hdr {
+	// The kernel aligns headers to TPACKET_ALIGNMENT; checking it keeps the
+	// header access aligned whatever the block says.
+	if off < blkHdrLen || off > r.blockSize-unix.SizeofTpacket3Hdr || off%unix.TPACKET_ALIGNMENT != 0 {
 		r.left = 0
 		return nil, nil, false
 	}

@@ -3,14 +3,17 @@
 package sniff
 
 import (
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
 	"os"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 func TestRingParams(t *testing.T) {
@@ -295,4 +298,125 @@ func TestLiveRingCloseIdle(t *testing.T) {
 	if l.ring.mem != nil {
 		t.Error("ring still mapped after Close with no reader")
 	}
+}
+
+// ringBlock is one 4 KiB TPACKET_V3 block handed to user space, holding
+// frames at the offsets the kernel uses: the first header right after the
+// 48-byte block descriptor, each frame at tp_mac 82 behind its header, the
+// next header 16-byte aligned; the last header's tp_next_offset is 0.
+func ringBlock(frames ...[]byte) []byte {
+	b := make([]byte, 4096)
+	le := binary.LittleEndian // the kernel's byte order on the machines tested
+	le.PutUint32(b[blkStatusOff:], unix.TP_STATUS_USER)
+	le.PutUint32(b[blkNumPktsOff:], uint32(len(frames)))
+	le.PutUint32(b[blkFirstPktOff:], blkHdrLen)
+	off := blkHdrLen
+	for i, f := range frames {
+		const mac = 82
+		next := (mac + len(f) + 15) &^ 15
+		if i == len(frames)-1 {
+			next = 0
+		}
+		h := b[off:]
+		le.PutUint32(h[0:], uint32(next))         // tp_next_offset
+		le.PutUint32(h[4:], 1700000000)           // tp_sec
+		le.PutUint32(h[8:], uint32(i))            // tp_nsec
+		le.PutUint32(h[12:], uint32(len(f)))      // tp_snaplen
+		le.PutUint32(h[16:], uint32(len(f)))      // tp_len
+		le.PutUint32(h[20:], unix.TP_STATUS_USER) // tp_status
+		le.PutUint16(h[24:], mac)                 // tp_mac
+		copy(h[mac:], f)
+		off += next
+	}
+	return b
+}
+
+// walkBlock reads every frame the ring code finds in block b, at most limit.
+func walkBlock(b []byte, snapLen, limit int) (frames [][]byte, steps int) {
+	r := &ring{mem: b, blockSize: len(b), blocks: 1}
+	if !r.blockReady() {
+		return nil, 0
+	}
+	r.take()
+	for r.left > 0 && steps < limit {
+		steps++
+		if f, _, ok := r.packet(snapLen); ok {
+			frames = append(frames, f)
+		}
+	}
+	r.release()
+	return frames, steps
+}
+
+func TestRingWalk(t *testing.T) {
+	f1 := ether(0x0800, nil, ipv4Pkt(v4a, v4b, 6, 0, nil, tcpSeg(40000, 2181, 1, 0, PSH|ACK, nil, "one")))
+	f2 := ether(0x0800, nil, ipv4Pkt(v4a, v4b, 6, 0, nil, tcpSeg(40000, 2181, 4, 0, PSH|ACK, nil, "two")))
+	le := binary.LittleEndian
+	withWord := func(b []byte, off int, v uint32) []byte { le.PutUint32(b[off:], v); return b }
+	second := blkHdrLen + (82+len(f1)+15)&^15
+	tests := []struct {
+		name    string
+		block   []byte
+		snapLen int
+		want    [][]byte
+	}{
+		{"two frames", ringBlock(f1, f2), 1 << 16, [][]byte{f1, f2}},
+		{"snap length cuts", ringBlock(f1), 20, [][]byte{f1[:20]}},
+		{"kernel owned", withWord(ringBlock(f1), blkStatusOff, unix.TP_STATUS_KERNEL), 1 << 16, nil},
+		{"count larger than the frames", withWord(ringBlock(f1, f2), blkNumPktsOff, 1000), 1 << 16, [][]byte{f1, f2}},
+		{"first offset in the descriptor", withWord(ringBlock(f1), blkFirstPktOff, 8), 1 << 16, nil},
+		{"first offset past the block", withWord(ringBlock(f1), blkFirstPktOff, 1<<20), 1 << 16, nil},
+		{"unaligned next header", withWord(ringBlock(f1, f2), blkHdrLen, uint32(second-blkHdrLen+1)), 1 << 16, [][]byte{f1}},
+		{"snaplen past the block", withWord(ringBlock(f1, f2), second+12, 1<<20), 1 << 16, [][]byte{f1}},
+		{"mac inside the header", withWord(ringBlock(f1), blkHdrLen+24, 4), 1 << 16, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _ := walkBlock(tt.block, tt.snapLen, 1<<20)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("frames (-want +got):\n%s", diff)
+			}
+			if s := le.Uint32(tt.block[blkStatusOff:]); s != unix.TP_STATUS_KERNEL {
+				t.Errorf("block status after the walk = %#x, want TP_STATUS_KERNEL", s)
+			}
+		})
+	}
+}
+
+// FuzzRingBlock walks arbitrary block contents: whatever the descriptor and
+// headers say, the walk ends, returns only frames inside the block and no
+// longer than the snap length, and hands the block back.
+func FuzzRingBlock(f *testing.F) {
+	f1 := ether(0x0800, nil, ipv4Pkt(v4a, v4b, 6, 0, nil, tcpSeg(40000, 2181, 1, 0, PSH|ACK, nil, "one")))
+	f.Add(ringBlock(f1), 1<<16)
+	f.Add(ringBlock(f1, f1, f1), 30)
+	f.Add(ringBlock(), 1<<16)
+	f.Fuzz(func(t *testing.T, data []byte, snapLen int) {
+		if snapLen <= 0 {
+			return
+		}
+		b := make([]byte, 4096)
+		copy(b, data)
+		b[blkStatusOff] |= unix.TP_STATUS_USER
+		frames, steps := walkBlock(b, snapLen, 4096)
+		if steps >= 4096 {
+			t.Fatalf("walk did not end after %d steps", steps)
+		}
+		lo := uintptr(unsafe.Pointer(&b[0]))
+		for _, fr := range frames {
+			if len(fr) > snapLen {
+				t.Fatalf("frame of %d bytes, snap length %d", len(fr), snapLen)
+			}
+			if len(fr) == 0 {
+				continue
+			}
+			p := uintptr(unsafe.Pointer(&fr[0]))
+			if p < lo+blkHdrLen || p+uintptr(len(fr)) > lo+uintptr(len(b)) {
+				t.Fatalf("frame at %d+%d outside the block", p-lo, len(fr))
+			}
+		}
+		if binary.LittleEndian.Uint32(b[blkStatusOff:]) != unix.TP_STATUS_KERNEL {
+			t.Fatal("block not handed back")
+		}
+	})
 }
