@@ -185,6 +185,9 @@ func (d *Decoder) Gap(dir proto.Dir) {
 		d.count(proto.ReasonSnapSkipped)
 	}
 	s.state = stateResync
+	// A lost ping or echo would pair every later echo with the ping
+	// before its own: start the FIFO afresh.
+	d.pings.init(maxSmallPending)
 }
 
 // Close implements proto.ConnDecoder. Proposals never committed are
@@ -515,6 +518,13 @@ func (d *Decoder) begin(dir proto.Dir, p *packet, ts time.Time) *proto.Message {
 }
 
 func (d *Decoder) emit(m *proto.Message) {
+	if m.Paired && m.Latency < 0 {
+		// Bytes held behind a capture hole are delivered late, after
+		// newer packets of the other direction: an answer cannot precede
+		// its question, so this pairing is wrong. Report it unpaired.
+		m.Paired, m.Latency = false, 0
+		d.count(proto.ReasonOrphanReply)
+	}
 	if d.sink != nil {
 		d.sink.Emit(m)
 	}

@@ -129,6 +129,13 @@ func (d *Decoder) Reset(ep proto.Endpoints) {
 func (d *Decoder) count(p proto.Proto, r proto.Reason) { d.ctr.Count(p, r) }
 
 func (d *Decoder) emit() {
+	if m := &d.msg; m.Paired && m.Latency < 0 {
+		// Bytes held behind a capture hole are delivered late, after
+		// newer packets of the other direction: a reply cannot precede
+		// its request, so this pairing is wrong. Report it unpaired.
+		m.Paired, m.Latency = false, 0
+		d.count(proto.ZK, proto.ReasonOrphanReply)
+	}
 	if d.sink != nil {
 		d.sink.Emit(&d.msg)
 	}

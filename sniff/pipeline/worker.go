@@ -172,8 +172,13 @@ func (w *worker) segment(seg *sniff.Segment) {
 	}
 	c.lastSeen = w.now
 	w.touch(c)
-	st := &c.streams[dir]
-	st.Add(seg, &c.consumers[dir])
+	other := 1 - dir
+	if seg.Flags&sniff.ACK != 0 {
+		// The peer's acknowledgement settles holes in the other direction
+		// first, so its requests are decoded before this segment's replies.
+		c.streams[other].Acked(seg.Ack, &c.consumers[other])
+	}
+	c.streams[dir].Add(seg, &c.consumers[dir])
 	if seg.Flags&sniff.FIN != 0 {
 		c.fin[dir] = true
 	}

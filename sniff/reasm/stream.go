@@ -491,6 +491,33 @@ func (s *Stream) resolve(seq uint32, n int, c Consumer) {
 	s.loseTo(target, c)
 }
 
+// Acked tells the stream that its receiver acknowledged every byte before
+// ack (the ACK field of a segment going the other way). If bytes are held
+// after a hole that the receiver has acknowledged, the capture lost that
+// hole for good: no retransmission will fill it. Declaring the gap now,
+// rather than when a bound is hit, keeps the two directions in step, so
+// replies are not decoded ahead of the requests stuck behind the hole.
+// Without held data nothing is done: the bytes may still be on their way
+// through the capture.
+func (s *Stream) Acked(ack uint32, c Consumer) {
+	if !s.started {
+		return
+	}
+	first := 0
+	if len(s.held) > 0 && s.held[0].start == s.base {
+		first = 1
+	}
+	// Require the acknowledgement to reach into the held bytes after the
+	// hole, not just to the hole's end: the receiver then has bytes the
+	// capture also holds, so the hole's bytes were sent before them and
+	// missed by the capture. A capture that merely reordered segments (an
+	// ACK for the hole ahead of the hole's own segment) does not qualify.
+	if first >= len(s.held) || diff(ack, s.held[first].start) <= 0 {
+		return
+	}
+	s.loseTo(s.held[first].start, c)
+}
+
 // loseTo declares every byte before target lost: held bytes are dropped,
 // the consumer is told of the gap and delivery resumes at target.
 func (s *Stream) loseTo(target uint32, c Consumer) {
