@@ -192,11 +192,11 @@ func TestSummarise(t *testing.T) {
 	phases := []Phase{
 		{Round: 1, Mix: mixRead, Capture: capBoth, ZKCPU: 2,
 			Load:    loadResult{Ops: 100, OpsPerSec: 10, Requests: map[string]int64{"exists": 50}},
-			Tcpdump: &TcpdumpPhase{CPU: 0.1, tcpdumpStats: tcpdumpStats{Received: 40}},
+			Tcpdump: &TcpdumpPhase{CPU: 0.1, tcpdumpStats: tcpdumpStats{Captured: 40, Received: 80}},
 			Zktap:   &ZktapPhase{CPU: 0.2, Packets: 40, PeakRSSKiB: 10, CountsEqual: true}},
 		{Round: 2, Mix: mixRead, Capture: capBoth, ZKCPU: 2,
 			Load:    loadResult{Ops: 300, OpsPerSec: 30, Requests: map[string]int64{"exists": 150}},
-			Tcpdump: &TcpdumpPhase{CPU: 0.3, tcpdumpStats: tcpdumpStats{Received: 60}},
+			Tcpdump: &TcpdumpPhase{CPU: 0.3, tcpdumpStats: tcpdumpStats{Captured: 60, Received: 120}},
 			Zktap:   &ZktapPhase{CPU: 0.6, Packets: 60, PeakRSSKiB: 20, CountsEqual: false}},
 	}
 	got := summarise(phases)

@@ -31,12 +31,13 @@ type options struct {
 	maxPaths    int
 	rev         string
 	goVersion   string
+	zktapArgs   []string
 }
 
 func run(args []string) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	var o options
-	var mixes, captures string
+	var mixes, captures, zktapArgs string
 	fs.StringVar(&o.out, "out", "bench-results.json", "write every figure as JSON to this file")
 	fs.StringVar(&o.zktap, "zktap", "zktap", "zktap binary to measure")
 	fs.StringVar(&o.tmp, "tmp", "", "scratch directory (default a new one under $TMPDIR, removed on exit)")
@@ -52,9 +53,14 @@ func run(args []string) int {
 	fs.IntVar(&o.maxPaths, "max-paths", 1000, "zktap --stats.max-paths for the paths test")
 	fs.StringVar(&o.rev, "rev", "", "zktap revision, recorded in the results")
 	fs.StringVar(&o.goVersion, "go-version", "", "go version, recorded in the results")
+	fs.StringVar(&zktapArgs, "zktap-args", "", "extra flags for zktap serve --iface lo, space-separated (e.g. \"--workers 1\")")
+	if len(args) > 0 && args[0] == "compare" {
+		return compare(os.Stdout, args[1:])
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	o.zktapArgs = strings.Fields(zktapArgs)
 	o.mixes = strings.Split(mixes, ",")
 	o.captures = strings.Split(captures, ",")
 	for _, c := range o.captures {

@@ -181,7 +181,8 @@ admin.enableServer=false
 		}
 		if out, err := fourLetter(z.addr, "srvr"); err == nil && strings.Contains(out, "Mode:") {
 			if m := regexp.MustCompile(`Zookeeper version: ([^,\n]+)`).FindStringSubmatch(out); m != nil {
-				z.version = m[1]
+				// Debian's build leaves the Maven placeholder in.
+				z.version = strings.TrimSuffix(m[1], "-${mvngit.commit.id}")
 			}
 			return z, nil
 		}

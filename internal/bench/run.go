@@ -71,8 +71,9 @@ type Phase struct {
 	ZktapOverTcpdump float64 `json:"zktap_over_tcpdump_cpu,omitempty"`
 	ZktapOverZK      float64 `json:"zktap_over_zookeeper_cpu,omitempty"`
 	TcpdumpOverZK    float64 `json:"tcpdump_over_zookeeper_cpu,omitempty"`
-	// ZktapOverTcpdumpPackets compares the packets each capturer saw;
-	// 1 means zktap kept exactly one copy of each lo packet, as libpcap does.
+	// ZktapOverTcpdumpPackets compares the packets each capturer kept
+	// (zktap_packets_total over tcpdump's "captured"); 1 means zktap kept
+	// exactly one copy of each lo packet, as libpcap does.
 	ZktapOverTcpdumpPackets float64 `json:"zktap_over_tcpdump_packets,omitempty"`
 }
 
@@ -86,6 +87,7 @@ type TcpdumpPhase struct {
 type ZktapPhase struct {
 	CPU          float64          `json:"cpu_seconds"`
 	Packets      float64          `json:"packets"`
+	Messages     float64          `json:"messages"`
 	KernelDrops  float64          `json:"kernel_drops"`
 	QueueDrops   float64          `json:"queue_drops"`
 	DecodeErrors float64          `json:"decode_errors"`
@@ -176,6 +178,7 @@ func bench(ctx context.Context, o options) (*Results, error) {
 	r := &Results{Machine: machine(o), Started: time.Now().UTC(), Settings: map[string]any{
 		"duration": o.duration.String(), "rounds": o.rounds, "record": o.record.String(), "sessions": o.sessions,
 		"outstanding": o.outstanding, "conns": o.conns, "paths": o.paths, "max_paths": o.maxPaths,
+		"zktap_args": o.zktapArgs,
 	}}
 	begin := time.Now()
 	var errs []error
@@ -299,7 +302,8 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 		}
 	}
 	if capture == capZktap || capture == capBoth {
-		if zt, err = startZktap(ctx, o.tmp, "zktap-"+tag, o.zktap, "--iface", "lo", "--zk-ports", strconv.Itoa(port)); err != nil {
+		args := append([]string{"--iface", "lo", "--zk-ports", strconv.Itoa(port)}, o.zktapArgs...)
+		if zt, err = startZktap(ctx, o.tmp, "zktap-"+tag, o.zktap, args...); err != nil {
 			return p, err
 		}
 	}
@@ -352,6 +356,7 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 		z := &ZktapPhase{
 			CPU:          zt1 - zt0,
 			Packets:      sum(final, "zktap_packets_total"),
+			Messages:     sum(final, "zktap_messages_total"),
 			KernelDrops:  sum(final, "zktap_drops_total", "where", "kernel"),
 			QueueDrops:   sum(final, "zktap_drops_total", "where", "queue"),
 			DecodeErrors: sum(final, "zktap_decode_errors_total"),
@@ -389,8 +394,11 @@ func (p *Phase) ratios() {
 		if p.Tcpdump.CPU > 0 {
 			p.ZktapOverTcpdump = p.Zktap.CPU / p.Tcpdump.CPU
 		}
-		if p.Tcpdump.Received > 0 {
-			p.ZktapOverTcpdumpPackets = p.Zktap.Packets / float64(p.Tcpdump.Received)
+		// "captured", not "received by filter": on lo the kernel hands
+		// libpcap both copies of each packet and libpcap drops the outgoing
+		// one in user space, after the filter has counted it.
+		if p.Tcpdump.Captured > 0 {
+			p.ZktapOverTcpdumpPackets = p.Zktap.Packets / float64(p.Tcpdump.Captured)
 		}
 	}
 }
@@ -438,6 +446,7 @@ func summarise(phases []Phase) []Phase {
 			}
 			s.Zktap.CPU += z.CPU
 			s.Zktap.Packets += z.Packets
+			s.Zktap.Messages += z.Messages
 			s.Zktap.KernelDrops += z.KernelDrops
 			s.Zktap.QueueDrops += z.QueueDrops
 			s.Zktap.DecodeErrors += z.DecodeErrors
@@ -650,7 +659,8 @@ func pathsTest(ctx context.Context, o options, r *Results) (*PathsResult, error)
 // reads zktap's memory once they are all open.
 func connsTest(ctx context.Context, o options, addr, zkPort string) (*ConnsResult, error) {
 	cr := &ConnsResult{Wanted: o.conns}
-	zt, err := startZktap(ctx, o.tmp, "zktap-conns", o.zktap, "--iface", "lo", "--zk-ports", zkPort)
+	args := append([]string{"--iface", "lo", "--zk-ports", zkPort}, o.zktapArgs...)
+	zt, err := startZktap(ctx, o.tmp, "zktap-conns", o.zktap, args...)
 	if err != nil {
 		return cr, err
 	}
