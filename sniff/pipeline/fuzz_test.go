@@ -28,7 +28,8 @@ var fuzzConns = [4]struct{ client, server netip.AddrPort }{
 //	uint8   payload length n, then n bytes of payload
 //
 // so in-order traffic has offset 0 and the fuzzer can move any segment
-// anywhere in sequence space.
+// anywhere in sequence space; only offset-0 segments advance the next
+// sequence number.
 const fuzzRecord = 6
 
 // reasmLimits are small, so that inputs a fuzzer can build reach every
@@ -93,11 +94,14 @@ func decodeSegments(in []byte) []pkt {
 			flow = flow.Reverse()
 		}
 		pkts = append(pkts, pkt{flow: flow, seq: seq, ack: next[conn][1-dir], flags: flags, payload: payload, ts: clk.tick()})
-		end := seq + uint32(n)
-		if flags&(sniff.SYN|sniff.FIN) != 0 {
-			end++
+		// Only an in-place segment moves the sender on; one sent elsewhere
+		// (a retransmission, a forgery) leaves it where it was.
+		if seq == next[conn][dir] {
+			next[conn][dir] += uint32(n)
+			if flags&(sniff.SYN|sniff.FIN) != 0 {
+				next[conn][dir]++
+			}
 		}
-		next[conn][dir] = end
 	}
 	return pkts
 }
@@ -123,6 +127,18 @@ func FuzzPipeline(f *testing.F) {
 	c.send(proto.ToServer, i32(1<<30), 1460)
 	c.close()
 	f.Add(encodeSegments(pkts))
+
+	// Forged sequence numbers: one segment 1 GiB ahead, one ending exactly
+	// 2 GiB past the stream's base (once a panic in reassembly).
+	pkts = pkts[:0]
+	conversation(newClock(), func(p pkt) { pkts = append(pkts, p) }, 1460)
+	seed := encodeSegments(pkts[:8])
+	for _, off := range []uint32{1 << 30, 1<<31 - 4} {
+		seed = append(seed, byte(sniff.ACK)) // connection 0, to the server
+		seed = binary.BigEndian.AppendUint32(seed, off)
+		seed = append(seed, 8, 'f', 'o', 'r', 'g', 'e', 'd', '!', '!')
+	}
+	f.Add(append(seed, encodeSegments(pkts[8:])...))
 
 	known := map[netip.AddrPort]bool{}
 	for _, c := range fuzzConns {
