@@ -231,14 +231,16 @@ func bench(ctx context.Context, o options) (*Results, error) {
 				n++
 				progress(fmt.Sprintf("round %d phase %s/%s (%s)", round, mix, capture, o.duration))
 				p, err := phase(ctx, o, zk, port, mix, capture, fmt.Sprintf("p%d", n))
+				if ctx.Err() != nil {
+					// Interrupted: a partial phase would only mislead.
+					fail("interrupted", ctx.Err())
+					r.Summary = summarise(r.Phases)
+					return r, errors.Join(errs...)
+				}
 				p.Round = round
 				r.Phases = append(r.Phases, p)
 				if err != nil {
 					fail(fmt.Sprintf("round %d phase %s/%s", round, mix, capture), err)
-				}
-				if ctx.Err() != nil {
-					r.Summary = summarise(r.Phases)
-					return r, errors.Join(errs...)
 				}
 			}
 		}
