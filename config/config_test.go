@@ -43,7 +43,7 @@ func defaults(cmd string) Config {
 	case CmdServe:
 		c.Capture.ReplayPace = "fast"
 		c.Web = Web{ListenAddress: ":9771", EnableDump: true, EnableAuths: true, DumpBuffer: 1024, DumpMaxSubscribers: 16}
-		c.OTLP = OTLP{Protocol: "grpc", Interval: 30 * time.Second}
+		c.OTLP = OTLP{Interval: 30 * time.Second} // protocol: OTel's variables decide
 		c.Stats = Stats{TopClients: 20, TopAuths: 20, MaxPaths: 1000}
 	}
 	return c

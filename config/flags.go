@@ -166,7 +166,7 @@ var flagDefs = []flagDef{
 		set: boolean(func(c *Config) *bool { return &c.Web.EnableAuths })},
 	{name: "otlp.endpoint", scope: inServe, usage: "push metrics by OTLP to this endpoint (empty = off)",
 		set: str(func(c *Config) *string { return &c.OTLP.Endpoint })},
-	{name: "otlp.protocol", scope: inServe, def: "grpc", usage: "grpc or http/protobuf",
+	{name: "otlp.protocol", scope: inServe, usage: "grpc or http/protobuf (default $OTEL_EXPORTER_OTLP_PROTOCOL, else http/protobuf)",
 		set: choice(func(c *Config) *string { return &c.OTLP.Protocol }, "grpc", "http/protobuf")},
 	{name: "otlp.interval", scope: inServe, def: "30s", usage: "OTLP push interval",
 		set: duration(func(c *Config) *time.Duration { return &c.OTLP.Interval })},

@@ -27,7 +27,7 @@ const scopeName = "github.com/zktap/zktap/exporter"
 
 // DefaultListenAddress is the default --web.listen-address. Port 9898 is
 // used by no common ZooKeeper tool (unlike 7000, 7070, 8080, 9141, 9464).
-const DefaultListenAddress = ":9898"
+const DefaultListenAddress = ":9771"
 
 // DumpSource serves /debug/dump: it streams live messages to one HTTP
 // client until the request's context ends. The tap implements it.

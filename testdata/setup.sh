@@ -54,4 +54,10 @@ for c in java tcpdump ip setcap; do
 		exit 1
 	fi
 done
+# Tools built with the Go toolchain (quick when already installed): helm for
+# the chart tests, and Prometheus 3 for the OTLP end-to-end test (Debian's
+# Prometheus 2.42 has no OTLP receiver).
+here=$(dirname "$0")
+"$here/../charts/install-helm.sh" >&2
+"$here/install-prometheus3.sh" >&2
 echo "setup.sh: ok" >&2
