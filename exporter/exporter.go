@@ -25,7 +25,7 @@ import (
 // scopeName is the instrumentation scope of every zktap metric.
 const scopeName = "github.com/zktap/zktap/exporter"
 
-// DefaultListenAddress is the default --web.listen-address. Port 9898 is
+// DefaultListenAddress is the default --web.listen-address. Port 9771 is
 // used by no common ZooKeeper tool (unlike 7000, 7070, 8080, 9141, 9464).
 const DefaultListenAddress = ":9771"
 
