@@ -6,22 +6,25 @@
 # each new failing input under the package's testdata/fuzz/FuzzXxx/, where it
 # becomes a regression case of plain `go test`; commit those files with the fix.
 #
-# Usage: testdata/fuzz.sh [-t DURATION] [-p PARALLEL] [-l LOGDIR] [-r REGEXP]
+# Usage: testdata/fuzz.sh [-t DURATION] [-m DURATION] [-p PARALLEL] [-l LOGDIR] [-r REGEXP]
 #   -t  time per target, a Go duration (default 30m)
+#   -m  time to minimize each new input (go test -fuzzminimizetime; default 10s:
+#       go's 60s stalls targets whose runs are slow, such as FuzzPipeline)
 #   -p  fuzzing workers per target (default: go's default, GOMAXPROCS)
 #   -l  directory for one log per target (default /tmp/zktap-fuzz-YYYYmmddTHHMMSS)
 #   -r  only targets whose "pkg FuzzName" matches this extended regexp
 # Exit status: 0 if no target failed, 1 otherwise.
 set -u -o pipefail
 
-fuzztime=30m parallel= logdir= only=
-while getopts "t:p:l:r:h" opt; do
+fuzztime=30m minimize=10s parallel= logdir= only=
+while getopts "t:m:p:l:r:h" opt; do
 	case $opt in
 	t) fuzztime=$OPTARG ;;
+	m) minimize=$OPTARG ;;
 	p) parallel=$OPTARG ;;
 	l) logdir=$OPTARG ;;
 	r) only=$OPTARG ;;
-	*) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+	*) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 	esac
 done
 
@@ -51,7 +54,7 @@ summary=()
 while read -r dir name; do
 	[ -n "$dir" ] || continue
 	log="$logdir/$(tr / _ <<<"$dir")_$name.log"
-	args=(test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime")
+	args=(test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" -fuzzminimizetime="$minimize")
 	[ -n "$parallel" ] && args+=(-parallel="$parallel")
 	printf '%s  %-28s %-14s ' "$(date -u +%H:%M:%S)" "./$dir" "$name"
 	start=$(date +%s)
