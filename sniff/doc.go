@@ -30,7 +30,7 @@
 // Sizing: the ring is Config.RingBlocks blocks of Config.RingBlockSize
 // bytes (default 8 x 1 MiB), mapped for as long as the capture is open; its
 // pages count in RSS. A frame takes its captured length plus about 82 bytes
-// (tpacket3_hdr, link address, alignment), rounded to 16, and never spans
+// (tpacket3_hdr, link address, alignment), rounded to 8, and never spans
 // blocks, so the kernel cuts frames to a little less than a block. When the reader falls behind until every
 // block is still in user space, the kernel freezes the ring and drops
 // frames until the reader hands a block back; Stats reports those as

@@ -169,6 +169,9 @@ func benchmarkLive(b *testing.B, cfg Config) {
 	if parsed == 0 || frames == 0 {
 		b.Fatalf("parsed %d of %v frames", parsed, frames)
 	}
+	if n := l.badBlocks.Load(); n != 0 {
+		b.Fatalf("%d ring packet headers rejected: frames were skipped", n)
+	}
 	b.ReportMetric(float64(cpu.Microseconds())/frames, "cpu-µs/frame")
 	b.ReportMetric(cpu.Seconds()/wall.Seconds(), "cpu-s/s")
 	b.ReportMetric(frames/wall.Seconds(), "frames/s")

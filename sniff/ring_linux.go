@@ -26,6 +26,10 @@ const (
 	blkHdrLen      = 48 // sizeof(struct tpacket_block_desc), rounded as the kernel does
 )
 
+// ringAlign is the alignment of packet headers in a block (V3_ALIGNMENT in
+// net/packet/af_packet.c; not TPACKET_ALIGNMENT, which is 16).
+const ringAlign = 8
+
 // ringFrameSize is tp_frame_size: TPACKET_V3 packs packets of any size into
 // blocks and ignores it, but the kernel still checks that it is a multiple of
 // TPACKET_ALIGNMENT that divides the block size.
@@ -165,9 +169,9 @@ func (r *ring) release() {
 func (r *ring) packet(snapLen int) (frame []byte, h *unix.Tpacket3Hdr, ok bool) {
 	base := r.cur * r.blockSize
 	off := r.next
-	// The kernel aligns headers to TPACKET_ALIGNMENT; checking it keeps the
-	// header access aligned whatever the block says.
-	if off < blkHdrLen || off > r.blockSize-unix.SizeofTpacket3Hdr || off%unix.TPACKET_ALIGNMENT != 0 {
+	// The kernel aligns headers to 8 bytes; checking it keeps the header
+	// access aligned whatever the block says.
+	if off < blkHdrLen || off > r.blockSize-unix.SizeofTpacket3Hdr || off%ringAlign != 0 {
 		r.left = 0
 		return nil, nil, false
 	}

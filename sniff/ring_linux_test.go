@@ -140,14 +140,17 @@ func TestLiveRingBlocks(t *testing.T) {
 	if diff := cmp.Diff(sent, got); diff != "" {
 		t.Errorf("payloads read across blocks (-want +got):\n%s", diff)
 	}
+	if n := l.badBlocks.Load(); n != 0 {
+		t.Errorf("%d ring packet headers rejected", n)
+	}
 	st := l.Stats()
 	if st.KernelDrops != 0 {
 		t.Errorf("KernelDrops = %d while reading", st.KernelDrops)
 	}
-	// Every frame takes at least its 48-byte tpacket3_hdr and 54 bytes of
-	// headers, 16-byte aligned: more frames than that fit means the reader
-	// went round the ring.
-	if fit := uint64(blocks * os.Getpagesize() / 112); st.Frames <= fit {
+	// Every frame takes at least 82 bytes before its link header (tp_mac:
+	// tpacket3_hdr, sockaddr_ll, alignment) and 54 bytes of headers: more
+	// frames than that fit means the reader went round the ring.
+	if fit := uint64(blocks * os.Getpagesize() / (82 + 54)); st.Frames <= fit {
 		t.Errorf("read %d frames, not more than the %d the ring holds at once", st.Frames, fit)
 	}
 	l.Close()
@@ -303,7 +306,7 @@ func TestLiveRingCloseIdle(t *testing.T) {
 // ringBlock is one 4 KiB TPACKET_V3 block handed to user space, holding
 // frames at the offsets the kernel uses: the first header right after the
 // 48-byte block descriptor, each frame at tp_mac 82 behind its header, the
-// next header 16-byte aligned; the last header's tp_next_offset is 0.
+// next header 8-byte aligned; the last header's tp_next_offset is 0.
 func ringBlock(frames ...[]byte) []byte {
 	b := make([]byte, 4096)
 	le := binary.LittleEndian // the kernel's byte order on the machines tested
@@ -313,7 +316,7 @@ func ringBlock(frames ...[]byte) []byte {
 	off := blkHdrLen
 	for i, f := range frames {
 		const mac = 82
-		next := (mac + len(f) + 15) &^ 15
+		next := (mac + len(f) + 7) &^ 7
 		if i == len(frames)-1 {
 			next = 0
 		}
@@ -353,7 +356,7 @@ func TestRingWalk(t *testing.T) {
 	f2 := ether(0x0800, nil, ipv4Pkt(v4a, v4b, 6, 0, nil, tcpSeg(40000, 2181, 4, 0, PSH|ACK, nil, "two")))
 	le := binary.LittleEndian
 	withWord := func(b []byte, off int, v uint32) []byte { le.PutUint32(b[off:], v); return b }
-	second := blkHdrLen + (82+len(f1)+15)&^15
+	second := blkHdrLen + (82+len(f1)+7)&^7
 	tests := []struct {
 		name    string
 		block   []byte
