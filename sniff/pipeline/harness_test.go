@@ -291,6 +291,7 @@ type heapProbe struct {
 	base    uint64
 	peak    uint64
 	samples int
+	p       *pipeline.Pipeline // set once running, to wait for its workers
 }
 
 func newHeapProbe() *heapProbe {
@@ -301,7 +302,15 @@ func newHeapProbe() *heapProbe {
 }
 
 func (h *heapProbe) sample() {
-	time.Sleep(50 * time.Millisecond) // let the workers drain their queues
+	// Let the workers drain their queues: their published counters stop
+	// moving (slow under the race detector, hence no fixed sleep).
+	for deadline := time.Now().Add(10 * time.Second); h.p != nil && time.Now().Before(deadline); {
+		before := h.p.Health()
+		time.Sleep(20 * time.Millisecond)
+		if h.p.Health() == before {
+			break
+		}
+	}
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
@@ -313,8 +322,9 @@ func (h *heapProbe) sample() {
 
 // runOpts tune run.
 type runOpts struct {
-	keep bool // record every message (false: count only)
-	heap bool // measure the live heap left after the run
+	keep  bool       // record every message (false: count only)
+	heap  bool       // measure the live heap left after the run
+	probe *heapProbe // sampled by the source; given the pipeline once it runs
 }
 
 // run drives src through a blocking pipeline and samples its bounds while
@@ -344,6 +354,9 @@ func run(t *testing.T, cfg pipeline.Config, src sniff.Source, o runOpts) *result
 		runtime.ReadMemStats(&base)
 	}
 	p := pipeline.New(cfg, sink, &ctr)
+	if o.probe != nil {
+		o.probe.p = p
+	}
 	res := &result{ctr: &ctr}
 
 	done := make(chan struct{})

@@ -286,7 +286,7 @@ func TestHostileFlowFlood(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			probe := newHeapProbe()
-			res := run(t, pipeline.Config{MaxFlows: maxFlows}, source(true, halfOpen, probe), runOpts{keep: true, heap: true})
+			res := run(t, pipeline.Config{MaxFlows: maxFlows}, source(true, halfOpen, probe), runOpts{keep: true, heap: true, probe: probe})
 			h := res.health
 			if diff := cmp.Diff(untimed(alone.msgs), untimed(res.msgs), addrs); diff != "" {
 				t.Errorf("real session among the flood (-alone +flood):\n%s", diff)
