@@ -43,9 +43,9 @@ type Config struct {
 // ZooKeeper frames (~200 bytes each with the ring's per-frame overhead): at
 // the ~90 000 frames/s and ~18 MB/s a standalone ZooKeeper puts on lo at its
 // maximum, about 0.4 s of stalled reading before the kernel drops.
-// The ring's pages count in the process's RSS (as RssFile) but not in its
-// memory cgroup; raise RingBlocks where bulk transfers (a ZAB snapshot
-// streams hundreds of MB/s) must be captured without loss.
+// The ring's pages count in the process's RSS (as RssFile, measured); raise
+// RingBlocks where bulk transfers (a ZAB snapshot streams hundreds of MB/s)
+// must be captured without loss.
 const (
 	DefaultRingBlockSize = 1 << 20
 	DefaultRingBlocks    = 8
