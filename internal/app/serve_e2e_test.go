@@ -27,6 +27,14 @@ import (
 // It returns the base URL; the server stops at the end of the test.
 func startServe(t *testing.T, args ...string) string {
 	t.Helper()
+	base, _ := startServeCancel(t, args...)
+	return base
+}
+
+// startServeCancel is startServe that also returns a function stopping
+// zktap as SIGTERM does, waiting for it to exit.
+func startServeCancel(t *testing.T, args ...string) (string, func()) {
+	t.Helper()
 	port := zktest.FreePort(t, "127.0.0.1")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	cfg, err := config.Parse(append([]string{"serve", "--web.listen-address", addr}, args...), func(string) string { return "" })
@@ -37,7 +45,12 @@ func startServe(t *testing.T, args ...string) string {
 	done := make(chan int, 1)
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	go func() { done <- Run(ctx, cfg, io.Discard, io.Discard, logger) }()
-	t.Cleanup(func() {
+	var stopped bool
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		cancel()
 		select {
 		case code := <-done:
@@ -47,7 +60,8 @@ func startServe(t *testing.T, args ...string) string {
 		case <-time.After(10 * time.Second):
 			t.Error("zktap serve did not stop within 10s of cancellation")
 		}
-	})
+	}
+	t.Cleanup(stop)
 	base := "http://" + addr
 	waitFor(t, 10*time.Second, "zktap /healthz", func() bool {
 		resp, err := http.Get(base + "/healthz")
@@ -57,7 +71,7 @@ func startServe(t *testing.T, args ...string) string {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return base
+	return base, stop
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
@@ -85,13 +99,14 @@ func httpGet(t *testing.T, u string) string {
 	return string(b)
 }
 
-// startPrometheus runs Debian's Prometheus scraping target every second
-// and returns its base URL.
-func startPrometheus(t *testing.T, target string, extraFlags ...string) string {
+// startPrometheus runs the Prometheus binary bin (Debian's "prometheus",
+// or "prometheus3") scraping target every second (none when target is
+// empty) and returns its base URL.
+func startPrometheus(t *testing.T, bin, target string, extraFlags ...string) string {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
+	bin, err := exec.LookPath(bin)
 	if err != nil {
-		t.Fatalf("prometheus is not installed: run testdata/setup.sh (%v)", err)
+		t.Fatalf("%s is not installed: run testdata/setup.sh (%v)", bin, err)
 	}
 	dir := t.TempDir()
 	cfg := fmt.Sprintf("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nscrape_configs:\n  - job_name: zktap\n    static_configs:\n      - targets: [%q]\n", target)
@@ -168,7 +183,7 @@ func TestServeEndToEndPrometheus(t *testing.T) {
 	requireRoot(t)
 	zk := zktest.StartStandalone(t, zktest.Options{JuteMaxBuffer: 4 << 20})
 	base := startServe(t, "--iface", "lo", "--zk-ports", strconv.Itoa(zk.ClientPort))
-	prom := startPrometheus(t, strings.TrimPrefix(base, "http://"))
+	prom := startPrometheus(t, "prometheus", strings.TrimPrefix(base, "http://"))
 
 	rep, err := workload.Run(context.Background(), zk.Addr, workload.Spec{Root: "/e2e", Children: 500, BigSize: 256 << 10})
 	if err != nil {
