@@ -199,17 +199,17 @@ func TestEmptyBuffersReleasedUnderPressure(t *testing.T) {
 		add(s, c, 1000, frame[:5]) // a tail: the stream takes a minimum buffer
 		add(s, c, 1005, frame[5:]) // completed: the buffer is empty
 	}
-	// The first stream kept its empty buffer while the budget was at most
-	// half used; the later ones found it short and released theirs.
+	// Each empty minimum buffer went back to the budget's spares, where
+	// the next stream found it: one buffer served all three.
 	var got []int
 	for i := range streams {
 		got = append(got, streams[i].Capacity())
 	}
-	if diff := cmp.Diff([]int{minBuffer, 0, 0}, got); diff != "" {
+	if diff := cmp.Diff([]int{0, 0, 0}, got); diff != "" {
 		t.Errorf("capacities (-want +got):\n%s", diff)
 	}
-	if c.frames != 3 || budget.Used() != minBuffer {
-		t.Errorf("frames = %d, budget.Used() = %d, want 3 and %d", c.frames, budget.Used(), minBuffer)
+	if c.frames != 3 || budget.Used() != 0 || len(budget.spare) != 1 {
+		t.Errorf("frames = %d, budget.Used() = %d, spares %d, want 3, 0, 1", c.frames, budget.Used(), len(budget.spare))
 	}
 	streams[0].Flush(c)
 	if streams[0].Capacity() != 0 || budget.Used() != 0 {

@@ -73,6 +73,7 @@ func (s *Stream) Init(l Limits, b *Budget, st *Stats) {
 // and stats. Its buffer goes back to the budget and the garbage collector.
 func (s *Stream) Reset() {
 	s.budget.give(len(s.buf))
+	s.budget.recycle(s.buf)
 	held := s.held[:0]
 	if cap(held) > 8 {
 		held = nil
@@ -350,12 +351,14 @@ func (s *Stream) deliver(c Consumer) {
 	}
 }
 
-// shrink releases a buffer that holds nothing if it is large or the budget
-// runs short; otherwise it is kept so that the next tail needs no allocation.
+// shrink releases a buffer that holds nothing if it has the minimum size
+// (to the budget's spares), is large, or the budget runs short; otherwise
+// it is kept so that the next tail needs no allocation.
 func (s *Stream) shrink() {
-	if len(s.buf) > shrinkAbove || s.budget.short() {
+	if len(s.buf) > shrinkAbove || s.budget.short() || (len(s.buf) == minBuffer && s.budget != nil) {
 		s.budget.give(len(s.buf))
-		s.buf = nil
+		s.budget.recycle(s.buf)
+		s.buf, s.off = nil, 0
 	}
 }
 
@@ -459,8 +462,9 @@ func (s *Stream) ensure(need int) bool {
 			return false
 		}
 	}
-	nb := make([]byte, size)
+	nb := s.budget.alloc(size)
 	copy(nb, s.buf[s.off:s.off+extent])
+	s.budget.recycle(s.buf)
 	s.buf, s.off = nb, 0
 	return true
 }
@@ -567,5 +571,6 @@ func (s *Stream) Flush(c Consumer) {
 	// A flushed stream is idle or closing: give its memory back.
 	s.off = 0
 	s.budget.give(len(s.buf))
+	s.budget.recycle(s.buf)
 	s.buf = nil
 }
