@@ -48,6 +48,8 @@ type Capture struct {
 	ReasmMaxFlowBytes           int           // --reasm.max-flow-bytes: out-of-order bytes per direction
 	ReasmMaxTotalBytes          int           // --reasm.max-total-bytes: across all flows
 	ReplayPace                  string        // --replay.pace (serve with --pcap): recorded or fast
+	RingSize                    int           // --capture.ring-size: bytes of the TPACKET_V3 ring
+	NoRing                      bool          // --capture.no-ring: one recvmsg per frame instead
 }
 
 // Decode configures the protocol decoders.

@@ -219,6 +219,9 @@ func (c *Config) finish(sc scope) []error {
 		bad("--reasm.max-flow-bytes: %d exceeds --reasm.max-total-bytes %d", cp.ReasmMaxFlowBytes, cp.ReasmMaxTotalBytes)
 	}
 	positive("zk.max-pending", int64(c.Decode.ZKMaxPending))
+	if cp.RingSize < 2*mib {
+		bad("--capture.ring-size: %d is below the minimum of 2MiB (two 1MiB blocks)", cp.RingSize)
+	}
 
 	if sc&inFilter != 0 && c.Dump.Filter.MinLatency < 0 {
 		bad("--min-latency: %v is negative", c.Dump.Filter.MinLatency)

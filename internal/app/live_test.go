@@ -53,7 +53,9 @@ func TestLiveDumpCountsEqualClient(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	src, err := openSource(CaptureOptions{Iface: "lo", ZKPorts: []uint16{port}})
+	// A generous ring: this machine may be busy running other tests, and a
+	// descheduled reader must not lose frames of the 1 MiB bursts.
+	src, err := openSource(CaptureOptions{Iface: "lo", ZKPorts: []uint16{port}, RingSize: 64 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}

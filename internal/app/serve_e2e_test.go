@@ -182,7 +182,7 @@ func promQuery(t *testing.T, base, query, label string) map[string]float64 {
 func TestServeEndToEndPrometheus(t *testing.T) {
 	requireRoot(t)
 	zk := zktest.StartStandalone(t, zktest.Options{JuteMaxBuffer: 4 << 20})
-	base := startServe(t, "--iface", "lo", "--zk-ports", strconv.Itoa(zk.ClientPort))
+	base := startServe(t, "--iface", "lo", "--zk-ports", strconv.Itoa(zk.ClientPort), "--capture.ring-size", "64MiB")
 	prom := startPrometheus(t, "prometheus", strings.TrimPrefix(base, "http://"))
 
 	rep, err := workload.Run(context.Background(), zk.Addr, workload.Spec{Root: "/e2e", Children: 500, BigSize: 256 << 10})

@@ -21,6 +21,8 @@ type CaptureOptions struct {
 	ZABPorts []uint16
 	FLEPorts []uint16
 	SnapLen  int
+	RingSize int  // bytes of the TPACKET_V3 ring, in 1 MiB blocks
+	NoRing   bool // one recvmsg per frame instead of the ring
 }
 
 // source is an opened packet source and what the app needs to know of it.
@@ -41,9 +43,12 @@ func openSource(o CaptureOptions) (*source, error) {
 	s, err := sniff.OpenLive(o.Iface, sniff.Config{
 		ZKPorts: o.ZKPorts, ZABPorts: o.ZABPorts, FLEPorts: o.FLEPorts,
 		SnapLen: o.SnapLen, ReadTimeout: 200 * time.Millisecond,
-		// Bursts (a 1 MB reply arrives as 64 KB loopback super-packets)
-		// overflow the default 208 KB socket buffer.
-		RecvBuffer: 64 << 20,
+		// Without the ring, bursts (a 1 MB reply arrives as 64 KB loopback
+		// super-packets) overflow the default 208 KB socket buffer.
+		RecvBuffer:    64 << 20,
+		NoRing:        o.NoRing,
+		RingBlockSize: sniff.DefaultRingBlockSize,
+		RingBlocks:    max(2, o.RingSize/sniff.DefaultRingBlockSize),
 	})
 	if err != nil {
 		return nil, err
