@@ -809,3 +809,54 @@ func TestHostileForgedSequence(t *testing.T) {
 		})
 	}
 }
+
+// TestHostileIdleConnections opens 10 000 client connections whose frames
+// arrive split into 10-byte segments (so every direction once holds a
+// partial frame) and then go quiet. Idle connections must not pin
+// reassembly buffers: the target is 64 MiB of RSS at 10 000
+// connections.
+func TestHostileIdleConnections(t *testing.T) {
+	const conns = 10_000
+	var q []pkt
+	clk := newClock()
+	out := func(p pkt) { q = append(q, p) }
+	probe := newHeapProbe()
+	i := 0
+	src := &genSource{next: func(p *pkt) bool {
+		for len(q) == 0 {
+			if i == conns {
+				probe.sample() // all connections open and idle
+				i++
+			}
+			if i > conns {
+				return false
+			}
+			c := newTCPConn(clientAddr(i), zkServer, clk, out)
+			c.handshake()
+			c.send(proto.ToServer, zkConnReq(), 10)
+			c.send(proto.ToClient, zkConnResp(int64(i)), 10)
+			req, rep, _ := zkRequest(i % 4) // no ping: every connection has one request
+			c.send(proto.ToServer, req, 10)
+			c.send(proto.ToClient, rep, 10)
+			i++
+		}
+		*p = q[0]
+		q = q[1:]
+		return true
+	}}
+	res := run(t, pipeline.Config{}, src, runOpts{probe: probe})
+	if res.n != 4*conns || res.paired != 2*conns || res.damage() != 0 {
+		t.Errorf("%d messages, %d paired, damage %d; want %d, %d, 0", res.n, res.paired, res.damage(), 4*conns, 2*conns)
+	}
+	// Held bytes peak at the partial frames in flight, not one buffer
+	// per idle direction (that was 82 MB).
+	if res.maxBuffered > 1<<20 {
+		t.Errorf("max BufferedBytes %d > 1 MiB", res.maxBuffered)
+	}
+	// About 3 KiB per connection (the client decoder is 1.9 KiB) plus the
+	// batches (10 MiB).
+	if limit := uint64(48 << 20); probe.samples != 1 || probe.peak > limit {
+		t.Errorf("live heap growth with %d idle connections %d MiB (%d samples), want at most %d MiB", conns, probe.peak>>20, probe.samples, limit>>20)
+	}
+	t.Logf("%d idle connections: live heap +%.1f MiB, max buffered %d bytes", conns, float64(probe.peak)/(1<<20), res.maxBuffered)
+}
