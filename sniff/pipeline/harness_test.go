@@ -250,15 +250,6 @@ func (r *result) counts(p proto.Proto) map[string]uint64 {
 	return out
 }
 
-// ops counts messages by "proto kind op".
-func (r *result) ops() map[string]int {
-	out := map[string]int{}
-	for _, m := range r.msgs {
-		out[m.Proto.String()+" "+m.Kind.String()+" "+m.Op]++
-	}
-	return out
-}
-
 // recorder is the sink of one worker; only that worker calls it.
 type recorder struct {
 	msgs   []msgKey
