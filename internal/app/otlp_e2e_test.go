@@ -59,21 +59,28 @@ func TestOTLPEndToEnd(t *testing.T) {
 	}
 }
 
-// sumByLabel sums the samples of metric in a text exposition by one label.
+// sumByLabel sums the samples of metric in a text exposition by one label
+// ("" when the metric has no labels).
 func sumByLabel(exposition, metric, label string) map[string]float64 {
 	out := map[string]float64{}
 	for _, line := range strings.Split(exposition, "\n") {
-		if !strings.HasPrefix(line, metric+"{") {
+		var labels, value string
+		switch {
+		case strings.HasPrefix(line, metric+"{"):
+			end := strings.LastIndexByte(line, '}')
+			labels, value = line[len(metric)+1:end], line[end+1:]
+		case strings.HasPrefix(line, metric+" "):
+			value = line[len(metric):]
+		default:
 			continue
 		}
-		labels := line[len(metric)+1 : strings.LastIndexByte(line, '}')]
 		var key string
 		for _, kv := range strings.Split(labels, ",") {
 			if k, v, ok := strings.Cut(kv, "="); ok && k == label {
 				key = strings.Trim(v, `"`)
 			}
 		}
-		if fields := strings.Fields(line[strings.LastIndexByte(line, '}')+1:]); len(fields) > 0 {
+		if fields := strings.Fields(value); len(fields) > 0 {
 			v, _ := strconv.ParseFloat(fields[0], 64)
 			out[key] += v
 		}
