@@ -23,4 +23,9 @@ type Stats struct {
 	Bytes         uint64 // bytes of those frames as captured
 	KernelDrops   uint64 // frames the kernel dropped because the capture ring or socket buffer was full
 	KernelFreezes uint64 // times the kernel froze the receive queue (TPACKET_V3 only)
+
+	// Filled by Reopener only: a live capture that lost its interface.
+	Reopens uint64        // times the capture was lost and opened again
+	Down    time.Duration // total time without a capture, including the current loss
+	Lost    bool          // the capture is lost now and being reopened
 }
