@@ -93,6 +93,11 @@ type Health struct {
 	Reasm          reasm.Stats
 	DecoderPanics  uint64
 	SourceFinished bool // an offline source reached its end
+
+	// A live capture that lost its interface (sniff.Reopener).
+	CaptureReopens uint64        // times the capture was opened again
+	CaptureDown    time.Duration // total time without a capture, including now
+	CaptureLost    bool          // the capture is lost now
 }
 
 // Pipeline runs capture and decoding. Create it with New, then call Run once.
@@ -103,7 +108,9 @@ type Pipeline struct {
 	server  [65536]proto.Proto // server port -> protocol
 
 	frames, bytes, notTCP, malformed, queueDrops atomic.Uint64
-	kernelDrops                                  atomic.Uint64
+	kernelDrops, reopens                         atomic.Uint64
+	down                                         atomic.Int64 // time.Duration
+	lost                                         atomic.Bool
 	finished                                     atomic.Bool
 }
 
@@ -152,7 +159,7 @@ func (p *Pipeline) Run(ctx context.Context, src sniff.Source) error {
 		close(w.queue)
 	}
 	wg.Wait()
-	p.kernelDrops.Store(src.Stats().KernelDrops)
+	p.sourceStats(src)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -172,7 +179,13 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
-				p.flushAll(time.Now())
+				now := time.Now()
+				p.flushAll(now)
+				if now.Sub(lastKernel) > time.Second {
+					// A lost capture only times out: keep its state fresh.
+					lastKernel = now
+					p.sourceStats(src)
+				}
 				continue
 			}
 			if errors.Is(err, pcapsrc.ErrUnsupportedLink) {
@@ -216,9 +229,18 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 		p.dispatch(&seg)
 		if now := time.Now(); now.Sub(lastKernel) > time.Second {
 			lastKernel = now
-			p.kernelDrops.Store(src.Stats().KernelDrops)
+			p.sourceStats(src)
 		}
 	}
+}
+
+// sourceStats copies the source's counters that Health reports.
+func (p *Pipeline) sourceStats(src sniff.Source) {
+	st := src.Stats()
+	p.kernelDrops.Store(st.KernelDrops)
+	p.reopens.Store(st.Reopens)
+	p.down.Store(int64(st.Down))
+	p.lost.Store(st.Lost)
 }
 
 // dispatch copies seg into the batch of the worker that owns its flow.
@@ -290,6 +312,9 @@ func (p *Pipeline) Health() Health {
 		Malformed:      p.malformed.Load(),
 		QueueDrops:     p.queueDrops.Load(),
 		KernelDrops:    p.kernelDrops.Load(),
+		CaptureReopens: p.reopens.Load(),
+		CaptureDown:    time.Duration(p.down.Load()),
+		CaptureLost:    p.lost.Load(),
 		SourceFinished: p.finished.Load(),
 	}
 	for _, w := range p.workers {
