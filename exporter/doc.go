@@ -84,6 +84,10 @@
 // zktap's own health:
 //   - zktap_packets_total (zktap.packets, {packet}) and zktap_captured_bytes_total (zktap.captured, By)
 //   - zktap_drops_total{where="kernel"|"queue"} (zktap.drops, {packet})
+//   - zktap_capture_reopens_total (zktap.capture.reopens, {reopen}),
+//     zktap_capture_down_seconds_total (zktap.capture.down, s) and zktap_capture_up
+//     (zktap.capture.up, gauge): a live capture whose interface was deleted or went
+//     down is reopened every second; up is 0 meanwhile.
 //   - zktap_messages_total (zktap.messages, {message})
 //   - zktap_decode_errors_total{proto,reason} (zktap.decode.errors, {error}): reason is a
 //     fixed token (resync, gap, orphan_reply, ...), see proto.Reason.

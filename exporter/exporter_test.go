@@ -135,7 +135,8 @@ func TestExposition(t *testing.T) {
 	s := stats.New(stats.Config{Shards: 2, PathLatency: true}, fixedNow)
 	e, _ := newTestExporter(t, Options{Stats: s, Decode: &dec, Health: func() stats.Health {
 		return stats.Health{Packets: 100, Bytes: 6400, KernelDrops: 1, QueueDrops: 2, FlowsActive: 3,
-			FlowsEvicted: 4, ReasmGaps: 5, ReasmOverflows: 6, BufferedBytes: 700, Messages: 42, DumpSubs: 1, DumpDropped: 9}
+			FlowsEvicted: 4, ReasmGaps: 5, ReasmOverflows: 6, BufferedBytes: 700, Messages: 42, DumpSubs: 1, DumpDropped: 9,
+			CaptureReopens: 2, CaptureDown: 1500 * time.Millisecond, CaptureLost: true}
 	}})
 	workload(s)
 	_, body := get(t, e.Handler(), "/metrics")

@@ -190,6 +190,18 @@ func defs() []def {
 				emit(float64(o.h.KernelDrops), attribute.String("where", "kernel"))
 				emit(float64(o.h.QueueDrops), attribute.String("where", "queue"))
 			}},
+		{name: "zktap.capture.reopens", unit: "{reopen}", desc: "Times the live capture was lost (its interface deleted or down) and opened again.",
+			collect: func(o *obs, emit emit) { emit(float64(o.h.CaptureReopens)) }},
+		{name: "zktap.capture.down", unit: "s", float: true, desc: "Time without a live capture because its interface was deleted or down.",
+			collect: func(o *obs, emit emit) { emit(o.h.CaptureDown.Seconds()) }},
+		{name: "zktap.capture.up", unit: "{capture}", gauge: true, desc: "1 while the capture source is open, 0 while a lost live capture is being reopened.",
+			collect: func(o *obs, emit emit) {
+				if o.h.CaptureLost {
+					emit(0)
+				} else {
+					emit(1)
+				}
+			}},
 		{name: "zktap.messages", unit: "{message}", desc: "Messages decoded.",
 			collect: func(o *obs, emit emit) { emit(float64(o.h.Messages)) }},
 		{name: "zktap.decode.errors", unit: "{error}", desc: "Decoder events by protocol and reason token (resync, gap, orphan_reply, ...).",

@@ -1,5 +1,7 @@
 package stats
 
+import "time"
+
 // Health is a snapshot of zktap's own counters, taken by the pipeline when
 // a collection runs. Every field is cumulative except the gauges noted.
 type Health struct {
@@ -15,4 +17,9 @@ type Health struct {
 	Messages       uint64 // messages decoded
 	DumpSubs       uint64 // gauge: /debug/dump subscribers now
 	DumpDropped    uint64 // messages dropped for slow dump subscribers
+
+	// The live capture: reopened after its interface was deleted or went down.
+	CaptureReopens uint64        // times the capture was opened again
+	CaptureDown    time.Duration // total time without a capture, including now
+	CaptureLost    bool          // gauge: the capture is lost now
 }

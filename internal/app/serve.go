@@ -63,6 +63,7 @@ func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Co
 			FlowsActive: h.FlowsActive, FlowsEvicted: h.FlowsEvicted + h.FlowsIdle,
 			ReasmGaps: h.Reasm.Gaps, ReasmOverflows: h.Reasm.Overflows, BufferedBytes: h.BufferedBytes,
 			Messages: messages.Load(), DumpSubs: uint64(ts.Subscribers), DumpDropped: ts.Dropped,
+			CaptureReopens: h.CaptureReopens, CaptureDown: h.CaptureDown, CaptureLost: h.CaptureLost,
 		}
 	}
 	exp, err := exporter.New(exporter.Options{

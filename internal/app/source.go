@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"time"
 
@@ -23,6 +24,9 @@ type CaptureOptions struct {
 	SnapLen  int
 	RingSize int  // bytes of the TPACKET_V3 ring, in 1 MiB blocks
 	NoRing   bool // one recvmsg per frame instead of the ring
+	// Logger hears when the live capture is lost and when it is back;
+	// nil discards.
+	Logger *slog.Logger
 }
 
 // source is an opened packet source and what the app needs to know of it.
@@ -40,7 +44,14 @@ func openSource(o CaptureOptions) (*source, error) {
 		}
 		return &source{Source: s, progress: s.Progress}, nil
 	}
-	s, err := sniff.OpenLive(o.Iface, sniff.Config{
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	// The interface may be deleted and created again (a pod's veth, a
+	// restarted VM's tap): keep running and reopen it. The first open
+	// still fails at once, so a wrong --iface is reported.
+	s, err := sniff.OpenReopening(o.Iface, sniff.Config{
 		ZKPorts: o.ZKPorts, ZABPorts: o.ZABPorts, FLEPorts: o.FLEPorts,
 		SnapLen: o.SnapLen, ReadTimeout: 200 * time.Millisecond,
 		// Without the ring, bursts (a 1 MB reply arrives as 64 KB loopback
@@ -49,6 +60,13 @@ func openSource(o CaptureOptions) (*source, error) {
 		NoRing:        o.NoRing,
 		RingBlockSize: sniff.DefaultRingBlockSize,
 		RingBlocks:    max(2, o.RingSize/sniff.DefaultRingBlockSize),
+	}, sniff.ReopenConfig{
+		OnLost: func(err error) {
+			logger.Warn("capture lost; reopening every second", "iface", o.Iface, "err", err)
+		},
+		OnBack: func(down time.Duration) {
+			logger.Info("capture back", "iface", o.Iface, "down", down.Round(time.Millisecond))
+		},
 	})
 	if err != nil {
 		return nil, err
