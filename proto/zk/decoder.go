@@ -64,16 +64,18 @@ type Decoder struct {
 	ctr  *proto.Counters
 	ep   proto.Endpoints
 
-	rd      jute.Reader   // record reader, reused
-	msg     proto.Message // reused for every emitted message
-	scratch proto.Message // resync validation target, never emitted
+	rd  jute.Reader   // record reader, reused
+	msg proto.Message // reused for every emitted message
+	// resync holds what only a resynchronising decoder needs. It is made
+	// on the first resync and kept for reuse: most connections never
+	// need it, and a sidecar holds ten thousand of them.
+	resync *resyncState
 
 	mode          mode
 	phase         [2]phase
 	resyncCounted [2]bool // this direction's resync episode was counted
 	budget        int     // work left in the current scan
-	scans         [2]scanState
-	closed        bool // Close ran; a second Close does nothing
+	closed        bool    // Close ran; a second Close does nothing
 
 	session    int64 // from the ConnectResponse
 	hasSession bool
@@ -116,8 +118,10 @@ func (d *Decoder) Reset(ep proto.Endpoints) {
 	d.msg.Reset()
 	d.mode = modeUnknown
 	d.phase, d.resyncCounted = [2]phase{}, [2]bool{}
-	d.scans[0].reset()
-	d.scans[1].reset()
+	if d.resync != nil {
+		d.resync.scans[0].reset()
+		d.resync.scans[1].reset()
+	}
 	d.session, d.hasSession, d.reqSession = 0, false, 0
 	d.connectTS = time.Time{}
 	d.q.clear()
@@ -290,7 +294,7 @@ func (d *Decoder) feed4LW(dir proto.Dir, b []byte, ts time.Time) int {
 // episode is counted when its first bytes are scanned, so a direction that
 // never carries data after a join is not counted.
 func (d *Decoder) enterResync(dir proto.Dir) {
-	d.scans[dir].reset()
+	d.resyncState().scans[dir].reset()
 	if d.phase[dir] != phaseResync {
 		d.phase[dir] = phaseResync
 		d.resyncCounted[dir] = false

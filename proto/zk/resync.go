@@ -54,6 +54,20 @@ const scanBudget = 256 << 10
 // bytes the next scan sees) cannot be judged before wake bytes are there.
 type cand struct{ pos, wake int }
 
+// resyncState is the part of a Decoder only resynchronisation uses.
+type resyncState struct {
+	scans   [2]scanState
+	scratch proto.Message // validation target, never emitted
+}
+
+// resyncState returns d's resync state, making it on first use.
+func (d *Decoder) resyncState() *resyncState {
+	if d.resync == nil {
+		d.resync = new(resyncState)
+	}
+	return d.resync
+}
+
 // scanState is a direction's resync progress, kept across Feeds so that no
 // offset is examined twice: a rejected offset stays rejected, and an
 // undecided one is looked at again only once the bytes it waits for exist.
@@ -102,7 +116,7 @@ func (s *scanState) shift(k int) {
 // the work of one call is bounded by a budget; when it runs out the scan
 // resumes on the next Feed where it stopped.
 func (d *Decoder) scan(dir proto.Dir, b []byte) (int, bool) {
-	st := &d.scans[dir]
+	st := &d.resyncState().scans[dir]
 	d.budget = 4*len(b) + scanBudget
 	// Undecided candidates whose bytes have arrived, earliest accepted wins.
 	best := -1
@@ -240,7 +254,7 @@ func (d *Decoder) plausibleHeader(dir proto.Dir, h []byte, l int32) bool {
 
 // validFrame validates a whole frame body without side effects.
 func (d *Decoder) validFrame(dir proto.Dir, b []byte) (ok, strong bool) {
-	m := &d.scratch
+	m := &d.resyncState().scratch
 	m.Reset()
 	if looksLikeConnect(dir, b) {
 		return true, true

@@ -45,7 +45,7 @@ type Config struct {
 }
 
 const (
-	batchArena    = 512 << 10 // payload bytes per batch
+	batchArena    = 256 << 10 // payload bytes per batch: four 64 KiB loopback super-packets
 	batchSegments = 1024      // segments per batch
 	batchesPer    = 8         // batches circulating per worker
 	maxStale      = 20 * time.Millisecond
