@@ -114,6 +114,26 @@ func TestDumpCapture(t *testing.T) {
 	}
 }
 
+// TestDumpStdin: --pcap - reads the capture from standard input, pcapng too.
+func TestDumpStdin(t *testing.T) {
+	bin := buildZktap(t)
+	f, err := os.Open("testdata/zktraffic/auth.pcap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	cmd := exec.Command(bin, "dump", "--pcap", "-", "--format", "json")
+	cmd.Stdin = f
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(out), `"op":"auth"`) || !strings.Contains(string(out), `"auth_user":"tacos"`) ||
+		strings.Contains(string(out), "tacos:tacos") {
+		t.Errorf("stdin dump = %s", out)
+	}
+}
+
 // TestSIGTERM: `zktap serve` stops capture and exits 0 within seconds of
 // SIGTERM.
 func TestSIGTERM(t *testing.T) {
