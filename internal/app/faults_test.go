@@ -1,0 +1,274 @@
+//go:build linux
+
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/zktap/zktap/internal/zkload/workload"
+	"github.com/zktap/zktap/internal/zktest"
+)
+
+// Fault tests: zktap serve keeps running, and keeps counting, through the
+// faults of a real deployment (issue 4, point 4).
+
+// metricsOf scrapes base/metrics and sums metric by label.
+func metricsOf(t *testing.T, base, metric, label string) map[string]float64 {
+	t.Helper()
+	return sumByLabel(httpGet(t, base+"/metrics"), metric, label)
+}
+
+// metricValue is the sum of every series of metric.
+func metricValue(t *testing.T, base, metric string) float64 {
+	t.Helper()
+	return metricsOf(t, base, metric, "")[""]
+}
+
+// clientRequests is what a workload report says the client sent, by op, as
+// zookeeper_client_requests_total counts it (connects have their own metric).
+func clientRequests(reps ...workload.Report) map[string]float64 {
+	out := map[string]float64{}
+	for _, r := range reps {
+		for op, n := range r.Requests {
+			if op != "connect" {
+				out[op] += float64(n)
+			}
+		}
+	}
+	return out
+}
+
+// delta returns after-before by key, leaving out zeros and the keys in skip.
+func delta(after, before map[string]float64, skip ...string) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 && !contains(skip, k) {
+			out[k] = d
+		}
+	}
+	return out
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+// waitRequests waits until zktap's requests by op, less before, equal want
+// (ops in skip aside), and reports the difference if they never do.
+func waitRequests(t *testing.T, base string, before, want map[string]float64, skip ...string) {
+	t.Helper()
+	for _, k := range skip {
+		delete(want, k)
+	}
+	var got map[string]float64
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got = delta(metricsOf(t, base, "zookeeper_client_requests_total", "op"), before, skip...)
+		if cmp.Equal(want, got) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests by op, client's wire count (-want) vs zktap (+got):\n%s", diff)
+	}
+}
+
+// checkNoDrops fails the test if zktap lost packets.
+func checkNoDrops(t *testing.T, base string) {
+	t.Helper()
+	if d := metricsOf(t, base, "zktap_drops_total", "where"); d["kernel"] != 0 || d["queue"] != 0 {
+		t.Errorf("drops: %v", d)
+	}
+}
+
+// smallWork is a workload run of every part with small sizes, so each run
+// takes well under a second.
+func smallWork(root string) workload.Spec {
+	return workload.Spec{Root: root, Children: 100, BigSize: 64 << 10, Pipelined: 50}
+}
+
+// vethNS is a veth pair: Host stays in this network namespace with address
+// 10.232.N.1, its peer lives in namespace NS with Peer (10.232.N.2), so that
+// traffic to Peer crosses Host.
+type vethNS struct {
+	Host, NS, Peer string
+}
+
+func ip(t *testing.T, args ...string) {
+	t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+}
+
+func newVethNS(t *testing.T) *vethNS {
+	t.Helper()
+	if _, err := exec.LookPath("ip"); err != nil {
+		t.Skip("skipping: no ip(8) command to create a veth pair")
+	}
+	id := os.Getpid() % 100000
+	v := &vethNS{
+		Host: fmt.Sprintf("zkt%da", id),
+		NS:   fmt.Sprintf("zktap-faults-%d", id),
+		Peer: fmt.Sprintf("10.232.%d.2", id%250),
+	}
+	ip(t, "netns", "add", v.NS)
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", v.Host).Run()
+		exec.Command("ip", "netns", "del", v.NS).Run()
+	})
+	v.create(t)
+	return v
+}
+
+// create (re-)creates the pair under the same names and addresses.
+func (v *vethNS) create(t *testing.T) {
+	t.Helper()
+	peer := strings.TrimSuffix(v.Host, "a") + "b"
+	prefix := strings.TrimSuffix(v.Peer, "2")
+	ip(t, "link", "add", v.Host, "type", "veth", "peer", "name", peer, "netns", v.NS)
+	ip(t, "addr", "add", prefix+"1/24", "dev", v.Host)
+	ip(t, "link", "set", v.Host, "up")
+	ip(t, "-n", v.NS, "addr", "add", v.Peer+"/24", "dev", peer)
+	ip(t, "-n", v.NS, "link", "set", peer, "up")
+}
+
+// setnsSyscall is setns(2)'s number: package syscall lacks SYS_SETNS on
+// some architectures, and only package sniff may import x/sys/unix.
+var setnsSyscall = map[string]uintptr{"amd64": 308, "arm64": 268, "riscv64": 268, "386": 346, "arm": 375}
+
+// proxyFromNS listens on port in the namespace and forwards every
+// connection to target, dialled from this namespace: the ZooKeeper traffic
+// then crosses the veth. The listening socket is created on an OS thread
+// moved into the namespace; that thread is never handed back to the
+// runtime (it exits with its goroutine), so no other goroutine runs there.
+func proxyFromNS(t *testing.T, ns string, port int, target string) {
+	t.Helper()
+	lnc := make(chan net.Listener)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		f, err := os.Open("/var/run/netns/" + ns)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		nr, ok := setnsSyscall[runtime.GOARCH]
+		if !ok {
+			errc <- fmt.Errorf("setns: system call number on %s unknown to this test", runtime.GOARCH)
+			return
+		}
+		if _, _, e := syscall.RawSyscall(nr, f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
+			errc <- fmt.Errorf("setns: %w", e)
+			return
+		}
+		ln, err := net.Listen("tcp4", ":"+strconv.Itoa(port))
+		if err != nil {
+			errc <- err
+			return
+		}
+		lnc <- ln
+	}()
+	var ln net.Listener
+	select {
+	case ln = <-lnc:
+	case err := <-errc:
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				s, err := net.Dial("tcp", target)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go func() { io.Copy(s, c); s.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, s)
+			}()
+		}
+	}()
+}
+
+// TestFaultInterfaceRecreated captures on a veth, deletes it and creates it
+// again under the same name: zktap keeps running and answering, counts the
+// loss, reopens the socket, and counts the traffic after the return as
+// exactly as before the loss.
+func TestFaultInterfaceRecreated(t *testing.T) {
+	requireRoot(t)
+	v := newVethNS(t)
+	srv := zktest.StartStandalone(t, zktest.Options{})
+	const port = 2181 // in the namespace; the server itself is on lo
+	proxyFromNS(t, v.NS, port, srv.Addr)
+	base := startServe(t, "--iface", v.Host, "--zk-ports", strconv.Itoa(port))
+	addr := net.JoinHostPort(v.Peer, strconv.Itoa(port))
+
+	rep1, err := workload.Run(context.Background(), addr, smallWork("/veth1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRequests(t, base, nil, clientRequests(rep1))
+	if up := metricValue(t, base, "zktap_capture_up"); up != 1 {
+		t.Errorf("zktap_capture_up = %v before the loss, want 1", up)
+	}
+
+	lost := time.Now()
+	ip(t, "link", "del", v.Host)
+	waitFor(t, 5*time.Second, "zktap_capture_up to fall to 0", func() bool {
+		return metricValue(t, base, "zktap_capture_up") == 0
+	})
+	t.Logf("loss seen after %v", time.Since(lost))
+	time.Sleep(1500 * time.Millisecond) // a few failed reopen attempts
+	if s := httpGet(t, base+"/healthz"); s == "" {
+		t.Error("/healthz answered nothing while the capture was lost")
+	}
+	if n := metricValue(t, base, "zktap_capture_reopens_total"); n != 0 {
+		t.Errorf("%v reopens while the interface is gone", n)
+	}
+
+	v.create(t)
+	waitFor(t, 5*time.Second, "the capture to be reopened", func() bool {
+		return metricValue(t, base, "zktap_capture_up") == 1
+	})
+	rep2, err := workload.Run(context.Background(), addr, smallWork("/veth2"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRequests(t, base, nil, clientRequests(rep1, rep2))
+	if n := metricValue(t, base, "zktap_capture_reopens_total"); n != 1 {
+		t.Errorf("zktap_capture_reopens_total = %v, want 1", n)
+	}
+	if d := metricValue(t, base, "zktap_capture_down_seconds_total"); d < 1.5 || d > time.Since(lost).Seconds() {
+		t.Errorf("zktap_capture_down_seconds_total = %v, want between 1.5 and %v", d, time.Since(lost).Seconds())
+	}
+	if n := metricsOf(t, base, "zookeeper_client_connects_total", "kind")["new"]; n != float64(rep1.Requests["connect"]+rep2.Requests["connect"]) {
+		t.Errorf("new connects = %v, client sent %d", n, rep1.Requests["connect"]+rep2.Requests["connect"])
+	}
+	checkNoDrops(t, base)
+}
