@@ -53,6 +53,11 @@ func run(args []string) int {
 	fs.IntVar(&o.maxPaths, "max-paths", 1000, "zktap --stats.max-paths for the paths test")
 	fs.StringVar(&o.rev, "rev", "", "zktap revision, recorded in the results")
 	fs.StringVar(&o.goVersion, "go-version", "", "go version, recorded in the results")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: bench [flags]                  measure (as root; see testdata/bench/bench.sh)")
+		fmt.Fprintln(fs.Output(), "       bench compare A.json B.json...  summaries of several runs side by side")
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&zktapArgs, "zktap-args", "", "extra flags for zktap serve --iface lo, space-separated (e.g. \"--workers 1\")")
 	if len(args) > 0 && args[0] == "compare" {
 		return compare(os.Stdout, args[1:])
