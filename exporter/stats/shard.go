@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/zktap/zktap/proto"
 )
@@ -221,7 +222,7 @@ func (s *Shard) Observe(m *proto.Message) {
 		}
 	}
 	s.mu.Unlock()
-	if m.Proto == proto.FLE && m.Op == "notification" {
+	if m.Proto == proto.FLE && m.Op == "notification" || m.Proto == proto.ZAB && m.Op == "newleader" {
 		s.st.observeElection(m)
 	}
 }
@@ -498,26 +499,46 @@ func (s *Shard) authCand(id string) *cand {
 
 // observeElection runs the election state machine. FLE traffic is a few
 // messages per election, so one mutex across shards costs nothing.
+//
+// When every voter is LOOKING at once (an ensemble starting, or the
+// survivors of a dead leader) they decide on the LOOKING votes alone and
+// no FOLLOWING or LEADING notification is ever sent; the election then
+// ends at the new leader's ZAB NEWLEADER, won by the latest vote seen.
 func (s *Stats) observeElection(m *proto.Message) {
 	s.fleMu.Lock()
 	defer s.fleMu.Unlock()
 	e := &s.fle
+	if m.Proto == proto.ZAB {
+		if e.running && e.vote != 0 {
+			e.end(&s.cfg, m.Time, e.vote, e.voteEpoch)
+		}
+		return
+	}
 	switch m.FLE.State {
 	case "looking":
 		if !e.running {
 			e.running = true
 			e.began = m.Time
+			e.vote, e.voteEpoch = 0, 0
+		}
+		if m.FLE.ElectionEpoch >= e.voteEpoch {
+			e.vote, e.voteEpoch = m.FLE.Leader, m.FLE.ElectionEpoch
 		}
 	case "following", "leading":
 		if e.running {
-			e.running = false
-			e.count++
-			e.leader = m.FLE.Leader
-			e.epoch = m.FLE.ElectionEpoch
-			if d := m.Time.Sub(e.began); d >= 0 {
-				e.duration.observe(&s.cfg, d.Seconds())
-			}
+			e.end(&s.cfg, m.Time, m.FLE.Leader, m.FLE.ElectionEpoch)
 		}
+	}
+}
+
+// end concludes the running election, won by leader.
+func (e *electionState) end(cfg *Config, at time.Time, leader, epoch int64) {
+	e.running = false
+	e.count++
+	e.leader = leader
+	e.epoch = epoch
+	if d := at.Sub(e.began); d >= 0 {
+		e.duration.observe(cfg, d.Seconds())
 	}
 }
 

@@ -199,6 +199,9 @@ type electionState struct {
 	leader   int64
 	epoch    int64
 	duration hist
+	// vote is the leader proposed by the latest LOOKING notification of
+	// the running election (of the highest election epoch, voteEpoch).
+	vote, voteEpoch int64
 }
 
 // sessionOpened and sessionEnded keep the table of live sessions. They run

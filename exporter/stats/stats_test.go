@@ -2,6 +2,7 @@ package stats
 
 import (
 	"fmt"
+	"math"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -238,6 +239,32 @@ func TestElection(t *testing.T) {
 	}
 	if diff := cmp.Diff([]Count{{"following", 2}, {"looking", 2}}, snap.FLE); diff != "" {
 		t.Errorf("FLE (-want +got):\n%s", diff)
+	}
+}
+
+// TestElectionAllLooking: voters that all look at once decide on LOOKING
+// votes alone; the election ends at the new leader's ZAB NEWLEADER, won by
+// the latest vote, and a second NEWLEADER (to the other follower) does not
+// count another election.
+func TestElectionAllLooking(t *testing.T) {
+	s := New(Config{}, fixedNow)
+	looking := func(at time.Duration, leader, epoch int64) *proto.Message {
+		return &proto.Message{Time: t0.Add(at), Proto: proto.FLE, Kind: proto.Event, Op: "notification",
+			FLE: proto.FLEInfo{State: "looking", Leader: leader, ElectionEpoch: epoch}}
+	}
+	newLeader := func(at time.Duration) *proto.Message {
+		return &proto.Message{Time: t0.Add(at), Proto: proto.ZAB, Kind: proto.Request, Op: "newleader"}
+	}
+	s.Observe(newLeader(0)) // no election running: ignored
+	s.Observe(looking(100*time.Millisecond, 1, 2))
+	s.Observe(looking(110*time.Millisecond, 2, 2))
+	s.Observe(looking(120*time.Millisecond, 2, 2))
+	s.Observe(looking(130*time.Millisecond, 1, 1)) // a stale epoch's vote
+	s.Observe(newLeader(400 * time.Millisecond))
+	s.Observe(newLeader(410 * time.Millisecond))
+	got := s.Snapshot().Election
+	if got.Count != 1 || got.Leader != 2 || got.Epoch != 2 || got.Running || math.Abs(got.Duration.Sum-0.3) > 1e-9 {
+		t.Errorf("Election = %+v, want 1 election of epoch 2 won by 2 lasting 0.3s", got)
 	}
 }
 
