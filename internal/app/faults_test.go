@@ -357,3 +357,77 @@ func TestFaultZooKeeperRestart(t *testing.T) {
 	waitRequests(t, base, reqs, clientRequests(rep), "ping")
 	checkNoDrops(t, base)
 }
+
+// TestFaultLeaderLost kills the leader of a 3-node ensemble while zktap
+// captures client, quorum and election ports on lo: zktap sees the
+// election and its winner, the followers' resynchronisation with the new
+// leader, and keeps counting client requests exactly.
+func TestFaultLeaderLost(t *testing.T) {
+	requireRoot(t)
+	// Free ports rather than 2181/2888/3888: other tests on this machine
+	// may run an ensemble at the same time.
+	opts := zktest.Options{
+		ClientPort:   zktest.FreePort(t, "127.0.0.1"),
+		QuorumPort:   zktest.FreePort(t, "127.0.0.1"),
+		ElectionPort: zktest.FreePort(t, "127.0.0.1"),
+	}
+	base := startServe(t, "--iface", "lo", "--zk-ports", strconv.Itoa(opts.ClientPort),
+		"--zab-ports", strconv.Itoa(opts.QuorumPort), "--fle-ports", strconv.Itoa(opts.ElectionPort))
+	ens := zktest.StartEnsemble(t, opts)
+	leader := zktest.WaitLeader(t, ens, 30*time.Second)
+	waitFor(t, 10*time.Second, fmt.Sprintf("zookeeper_fle_leader to be the first leader %d", leader.ID), func() bool {
+		return metricValue(t, base, "zookeeper_fle_leader") == float64(leader.ID)
+	})
+
+	var follower *zktest.Server
+	for _, s := range ens {
+		if s != leader {
+			follower = s
+			break
+		}
+	}
+	rep1, err := workload.Run(context.Background(), follower.Addr, smallWork("/before-election"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRequests(t, base, nil, clientRequests(rep1))
+	elections := metricValue(t, base, "zookeeper_fle_elections_total")
+	zab := metricsOf(t, base, "zookeeper_zab_packets_total", "type")
+
+	leader.Kill()
+	newLeader := zktest.WaitLeader(t, ens, 60*time.Second)
+	if newLeader == leader {
+		t.Fatal("the killed server still leads")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for metricValue(t, base, "zookeeper_fle_leader") != float64(newLeader.ID) {
+		if time.Now().After(deadline) {
+			t.Fatalf("zookeeper_fle_leader = %v, want %d (the old leader was %d); elections %v, notifications %v, decode errors %v",
+				metricValue(t, base, "zookeeper_fle_leader"), newLeader.ID, leader.ID,
+				metricValue(t, base, "zookeeper_fle_elections_total"), metricsOf(t, base, "zookeeper_fle_notifications_total", "state"), metricsOf(t, base, "zktap_decode_errors_total", "reason"))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if n := metricValue(t, base, "zookeeper_fle_elections_total"); n <= elections {
+		t.Errorf("zookeeper_fle_elections_total = %v after the leader was lost, %v before", n, elections)
+	}
+	// The surviving follower syncs with the new leader: NEWLEADER, its
+	// ACK, UPTODATE, and one of DIFF, TRUNC or SNAP.
+	sync := delta(metricsOf(t, base, "zookeeper_zab_packets_total", "type"), zab)
+	if sync["newleader"] < 1 || sync["uptodate"] < 1 || sync["diff"]+sync["trunc"]+sync["snap"] < 1 {
+		t.Errorf("ZAB packets since the leader was lost = %v, want newleader, uptodate and diff, trunc or snap", sync)
+	}
+
+	var survivor *zktest.Server
+	for _, s := range ens {
+		if s != leader && s != newLeader {
+			survivor = s
+		}
+	}
+	rep2, err := workload.Run(context.Background(), survivor.Addr, smallWork("/after-election"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitRequests(t, base, nil, clientRequests(rep1, rep2))
+	checkNoDrops(t, base)
+}
