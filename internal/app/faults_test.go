@@ -3,7 +3,9 @@
 package app
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -429,5 +431,194 @@ func TestFaultLeaderLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitRequests(t, base, nil, clientRequests(rep1, rep2))
+	checkNoDrops(t, base)
+}
+
+// rawSession is a ZooKeeper session held on a raw connection.
+type rawSession struct {
+	id     int64
+	passwd []byte
+}
+
+// connectRaw dials addr and performs the connect handshake for s (a new
+// session when s.id is 0), filling s from the ConnectResponse.
+func connectRaw(addr string, s *rawSession) (net.Conn, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	c.SetDeadline(time.Now().Add(20 * time.Second))
+	passwd := s.passwd
+	if passwd == nil {
+		passwd = make([]byte, 16)
+	}
+	// ConnectRequest: protocolVersion, lastZxidSeen, timeOut, sessionId,
+	// passwd (buffer), readOnly.
+	b := binary.BigEndian.AppendUint32(nil, 0) // length, set below
+	b = binary.BigEndian.AppendUint32(b, 0)
+	b = binary.BigEndian.AppendUint64(b, 0)
+	b = binary.BigEndian.AppendUint32(b, 30000)
+	b = binary.BigEndian.AppendUint64(b, uint64(s.id))
+	b = binary.BigEndian.AppendUint32(b, uint32(len(passwd)))
+	b = append(b, passwd...)
+	b = append(b, 0)
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	if _, err := c.Write(b); err != nil {
+		c.Close()
+		return nil, err
+	}
+	// ConnectResponse: protocolVersion, timeOut, sessionId, passwd, readOnly.
+	resp, err := readFrame(c)
+	if err != nil || len(resp) < 20 {
+		c.Close()
+		return nil, fmt.Errorf("connect response: %d bytes, %v", len(resp), err)
+	}
+	timeout, id := binary.BigEndian.Uint32(resp[4:]), int64(binary.BigEndian.Uint64(resp[8:]))
+	n := int(binary.BigEndian.Uint32(resp[16:]))
+	if timeout == 0 || id == 0 || (s.id != 0 && id != s.id) || n != 16 || len(resp) < 20+n {
+		c.Close()
+		return nil, fmt.Errorf("session %#x refused: response timeout %d, session %#x", s.id, timeout, id)
+	}
+	s.id, s.passwd = id, bytes.Clone(resp[20:20+n])
+	return c, nil
+}
+
+func readFrame(c net.Conn) ([]byte, error) {
+	var l [4]byte
+	if _, err := io.ReadFull(c, l[:]); err != nil {
+		return nil, err
+	}
+	n := binary.BigEndian.Uint32(l[:])
+	if n > 1<<20 {
+		return nil, fmt.Errorf("frame of %d bytes", n)
+	}
+	b := make([]byte, n)
+	_, err := io.ReadFull(c, b)
+	return b, err
+}
+
+// setWatches sends a SetWatches request (xid -8, op 101) re-registering
+// data, exist and child watches, and waits for its reply.
+func setWatches(c net.Conn, data, exist, child []string) error {
+	b := binary.BigEndian.AppendUint32(nil, 0)
+	b = binary.BigEndian.AppendUint32(b, uint32(0xfffffff8)) // xid -8
+	b = binary.BigEndian.AppendUint32(b, 101)
+	b = binary.BigEndian.AppendUint64(b, 0) // relativeZxid
+	for _, paths := range [][]string{data, exist, child} {
+		b = binary.BigEndian.AppendUint32(b, uint32(len(paths)))
+		for _, p := range paths {
+			b = binary.BigEndian.AppendUint32(b, uint32(len(p)))
+			b = append(b, p...)
+		}
+	}
+	binary.BigEndian.PutUint32(b, uint32(len(b)-4))
+	if _, err := c.Write(b); err != nil {
+		return err
+	}
+	for { // watch events (xid -1) may come first
+		r, err := readFrame(c)
+		if err != nil {
+			return err
+		}
+		if len(r) >= 16 && int32(binary.BigEndian.Uint32(r)) == -8 {
+			if e := int32(binary.BigEndian.Uint32(r[12:])); e != 0 {
+				return fmt.Errorf("setWatches: error %d", e)
+			}
+			return nil
+		}
+	}
+}
+
+// forEach runs f(i) for i in [0, n) on 50 goroutines and fails the test on
+// the first error.
+func forEach(t *testing.T, n int, f func(i int) error) {
+	t.Helper()
+	errc := make(chan error, n)
+	next := make(chan int, n)
+	for i := range n {
+		next <- i
+	}
+	close(next)
+	for range 50 {
+		go func() {
+			for i := range next {
+				errc <- f(i)
+			}
+		}()
+	}
+	for range n {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestFaultThousandReconnects: a thousand sessions lose their connections
+// at once and come back on new ones, each resuming its session and
+// re-sending its watches in a SetWatches, as clients do after a network cut
+// or a server restart. zktap counts every resume and every re-set watch,
+// without drops or decoder panics.
+func TestFaultThousandReconnects(t *testing.T) {
+	requireRoot(t)
+	const clients = 1000
+	// Each client holds a socket, and so does the server for it.
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		t.Fatal(err)
+	}
+	if lim.Cur < 4*clients {
+		want := lim
+		want.Cur = min(lim.Max, 8*clients)
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &want); err != nil || want.Cur < 4*clients {
+			t.Skipf("skipping: RLIMIT_NOFILE %d, cannot raise it to %d: %v", lim.Cur, 4*clients, err)
+		}
+		t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim) })
+	}
+	srv := zktest.StartStandalone(t, zktest.Options{}) // zoo.cfg has maxClientCnxns=0: no per-IP cap
+	base := startServe(t, "--iface", "lo", "--zk-ports", strconv.Itoa(srv.ClientPort), "--capture.ring-size", "64MiB")
+
+	sessions := make([]rawSession, clients)
+	conns := make([]net.Conn, clients)
+	forEach(t, clients, func(i int) (err error) {
+		conns[i], err = connectRaw(srv.Addr, &sessions[i])
+		return err
+	})
+	// The cut: every connection closes at once.
+	for _, c := range conns {
+		c.Close()
+	}
+	paths := func(i int) (data, exist, child []string) {
+		return []string{fmt.Sprintf("/app/c%d/config", i), fmt.Sprintf("/app/c%d/state", i)},
+			[]string{fmt.Sprintf("/app/c%d/lock", i)},
+			[]string{"/app"}
+	}
+	forEach(t, clients, func(i int) (err error) {
+		conns[i], err = connectRaw(srv.Addr, &sessions[i])
+		if err != nil {
+			return err
+		}
+		data, exist, child := paths(i)
+		return setWatches(conns[i], data, exist, child)
+	})
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	wantConnects := map[string]float64{"new": clients, "resume": clients}
+	var connects map[string]float64
+	var watches float64
+	waitFor(t, 20*time.Second, "zktap to count every resume and re-set watch", func() bool {
+		connects = metricsOf(t, base, "zookeeper_client_connects_total", "kind")
+		watches = metricsOf(t, base, "zookeeper_client_watches_set_total", "op")["setWatches"]
+		return cmp.Equal(wantConnects, connects) && watches == 4*clients
+	})
+	t.Logf("connects %v, watches re-set %v", connects, watches)
+	if n := metricsOf(t, base, "zookeeper_client_requests_total", "op")["setWatches"]; n != clients {
+		t.Errorf("setWatches requests = %v, want %d", n, clients)
+	}
+	if n := metricsOf(t, base, "zktap_decode_errors_total", "reason")["decoder_panic"]; n != 0 {
+		t.Errorf("%v decoder panics", n)
+	}
 	checkNoDrops(t, base)
 }
