@@ -8,7 +8,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -21,6 +23,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/zktap/zktap/config"
 	"github.com/zktap/zktap/internal/zkload/workload"
 	"github.com/zktap/zktap/internal/zktest"
 )
@@ -229,7 +232,8 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 	srv := zktest.StartStandalone(t, zktest.Options{})
 	const port = 2181 // in the namespace; the server itself is on lo
 	proxyFromNS(t, v.NS, port, srv.Addr)
-	base := startServe(t, "--iface", v.Host, "--zk-ports", strconv.Itoa(port))
+	var logs syncBuffer
+	base := startServeLogged(t, &logs, "--iface", v.Host, "--zk-ports", strconv.Itoa(port))
 	addr := net.JoinHostPort(v.Peer, strconv.Itoa(port))
 
 	rep1, err := workload.Run(context.Background(), addr, smallWork("/veth1"))
@@ -274,6 +278,76 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 		t.Errorf("new connects = %v, client sent %d", n, rep1.Requests["connect"]+rep2.Requests["connect"])
 	}
 	checkNoDrops(t, base)
+	// One warning naming the interface and the error, one info line with
+	// the gap.
+	var warns, infos int
+	for _, l := range strings.Split(string(logs.Bytes()), "\n") {
+		switch {
+		case strings.Contains(l, "level=WARN") && strings.Contains(l, "capture lost"):
+			warns++
+			if !strings.Contains(l, "iface="+v.Host) || !strings.Contains(l, "network is down") {
+				t.Errorf("warning without the interface or the error: %s", l)
+			}
+		case strings.Contains(l, "level=INFO") && strings.Contains(l, "capture back"):
+			infos++
+			if !strings.Contains(l, "iface="+v.Host) || !strings.Contains(l, "down=") {
+				t.Errorf("info line without the interface or the gap: %s", l)
+			}
+		}
+	}
+	if warns != 1 || infos != 1 {
+		t.Errorf("%d capture-lost warnings and %d capture-back lines, want 1 each; log:\n%s", warns, infos, logs.Bytes())
+	}
+}
+
+// startServeLogged is startServe with zktap's log written to logs.
+func startServeLogged(t *testing.T, logs io.Writer, args ...string) string {
+	t.Helper()
+	addr := "127.0.0.1:" + strconv.Itoa(zktest.FreePort(t, "127.0.0.1"))
+	cfg, err := config.Parse(append([]string{"serve", "--web.listen-address", addr}, args...), func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- Run(ctx, cfg, io.Discard, io.Discard, slog.New(slog.NewTextHandler(logs, nil))) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != ExitOK {
+				t.Errorf("zktap serve exited %d", code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Error("zktap serve did not stop within 10s of cancellation")
+		}
+	})
+	base := "http://" + addr
+	waitFor(t, 10*time.Second, "zktap /healthz", func() bool {
+		resp, err := http.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return base
+}
+
+// TestFaultMissingInterface: reopening is for an interface that goes away
+// later; one missing at start is still a bad flag, reported at once.
+func TestFaultMissingInterface(t *testing.T) {
+	cfg, err := config.Parse([]string{"serve", "--iface", "zktapmissing0", "--web.listen-address", "127.0.0.1:0"}, func(string) string { return "" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	start := time.Now()
+	code := Run(context.Background(), cfg, io.Discard, &stderr, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if code != ExitUsage || !strings.Contains(stderr.String(), "--iface") || time.Since(start) > 2*time.Second {
+		t.Errorf("serve --iface zktapmissing0: exit %d after %v, stderr %q; want exit %d at once naming the flag",
+			code, time.Since(start), stderr.String(), ExitUsage)
+	}
 }
 
 // connectSessions opens n go-zookeeper sessions to addr and waits until
