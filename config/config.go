@@ -33,6 +33,7 @@ type Config struct {
 	Web     Web
 	OTLP    OTLP
 	Stats   Stats
+	Debug   Debug
 }
 
 // Capture configures the packet source, the flow table and reassembly.
@@ -127,6 +128,14 @@ type Web struct {
 	EnableAuths        bool   // --web.enable-auths: expose auth identities in metrics
 	DumpBuffer         int    // --dump.buffer: messages buffered per dump subscriber
 	DumpMaxSubscribers int    // --dump.max-subscribers
+}
+
+// Debug configures opt-in diagnostics of `zktap serve`.
+type Debug struct {
+	// PprofAddress is --debug.pprof-address: net/http/pprof on its own
+	// listener, "" (the default) for none. Never the metrics listener:
+	// profiles show internals and cost CPU, so they are not exposed by default.
+	PprofAddress string
 }
 
 // OTLP configures the OTLP metric push; Endpoint "" disables it.

@@ -119,6 +119,11 @@ func TestParse(t *testing.T) {
 			},
 		},
 		{
+			name: "pprof on its own listener",
+			args: []string{"serve", "--pcap", "x", "--debug.pprof-address", "127.0.0.1:6060"},
+			want: func(c *Config) { c.Debug.PprofAddress = "127.0.0.1:6060" },
+		},
+		{
 			name: "env fallback",
 			args: []string{"serve"},
 			env:  env("ZKTAP_PCAP", "x", "ZKTAP_WEB_LISTEN_ADDRESS", ":1", "ZKTAP_ZAB_PORTS", "2889,2890", "ZKTAP_STATS_NATIVE_HISTOGRAMS", "true"),
@@ -177,6 +182,10 @@ func TestParse(t *testing.T) {
 		},
 
 		// Errors.
+		{name: "pprof on the metrics listener", args: []string{"serve", "--pcap", "x", "--debug.pprof-address", ":9771"},
+			wantErr: "--debug.pprof-address: \":9771\" is --web.listen-address; pprof needs its own listener"},
+		{name: "pprof not host:port", args: []string{"serve", "--pcap", "x", "--debug.pprof-address", "6060"},
+			wantErr: "--debug.pprof-address: \"6060\" is not host:port"},
 		{name: "no subcommand", args: nil, wantErr: "missing subcommand: dump, top, serve, version or help"},
 		{name: "unknown subcommand", args: []string{"sniff"}, wantErr: `unknown subcommand "sniff": want dump, top, serve, version or help`},
 		{name: "unknown help topic", args: []string{"help", "x"}, wantErr: `help: unknown subcommand "x"`},

@@ -192,6 +192,8 @@ var flagDefs = []flagDef{
 		set: boolean(func(c *Config) *bool { return &c.Stats.NativeHistograms })},
 	{name: "dump.buffer", scope: inServe, def: "1024", usage: "messages buffered per /debug/dump client before dropping",
 		set: integer(func(c *Config) *int { return &c.Web.DumpBuffer })},
+	{name: "debug.pprof-address", scope: inServe, usage: "serve net/http/pprof on this separate host:port (empty = off; never on --web.listen-address)",
+		set: str(func(c *Config) *string { return &c.Debug.PprofAddress })},
 	{name: "dump.max-subscribers", scope: inServe, def: "16", usage: "concurrent /debug/dump clients",
 		set: integer(func(c *Config) *int { return &c.Web.DumpMaxSubscribers })},
 }

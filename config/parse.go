@@ -262,6 +262,13 @@ func (c *Config) finish(sc scope) []error {
 		if _, _, err := net.SplitHostPort(c.Web.ListenAddress); err != nil {
 			bad("--web.listen-address: %q is not host:port", c.Web.ListenAddress)
 		}
+		if a := c.Debug.PprofAddress; a != "" {
+			if _, _, err := net.SplitHostPort(a); err != nil {
+				bad("--debug.pprof-address: %q is not host:port", a)
+			} else if a == c.Web.ListenAddress {
+				bad("--debug.pprof-address: %q is --web.listen-address; pprof needs its own listener", a)
+			}
+		}
 		positive("otlp.interval", int64(c.OTLP.Interval))
 		notNegative("stats.top-clients", c.Stats.TopClients)
 		notNegative("stats.top-auths", c.Stats.TopAuths)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"sync/atomic"
 	"time"
@@ -87,6 +89,12 @@ func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Co
 
 	webCtx, stopWeb := context.WithCancel(ctx)
 	defer stopWeb()
+	if a := cfg.Debug.PprofAddress; a != "" {
+		if err := servePprof(webCtx, a, logger); err != nil {
+			logger.Error("pprof listener", "err", err, "address", a)
+			return ExitFailure
+		}
+	}
 	httpErr := make(chan error, 1)
 	go func() { httpErr <- exp.Serve(webCtx, cfg.Web.ListenAddress, cfg.Web.ConfigFile, logger) }()
 	logger.Info("serving", "address", cfg.Web.ListenAddress, "iface", cfg.Capture.Iface, "pcap", cfg.Capture.Pcap)
@@ -124,4 +132,25 @@ func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Co
 	}
 	logSummary(logger, p.Health(), ctr)
 	return code
+}
+
+// servePprof serves net/http/pprof on its own listener until ctx ends
+// (STYLE.md rule 29: profiles never share the metrics port). The listener
+// is opened before returning, so a bad address fails at start.
+func servePprof(ctx context.Context, addr string, logger *slog.Logger) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	context.AfterFunc(ctx, func() { _ = srv.Close() })
+	logger.Info("pprof listening", "address", ln.Addr().String())
+	return nil
 }
