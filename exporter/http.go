@@ -148,6 +148,9 @@ var writeOps = map[string]bool{
 type accum map[string]uint64
 
 func (a accum) request(prefix, op, path, suffix string, t stats.Traffic) {
+	if path == "" {
+		path = "/" // as zktraffic: connect and ping count under "/"
+	}
 	name := RequestName(op)
 	p := path + suffix
 	a[prefix+name+p] += t.Count
@@ -198,14 +201,15 @@ func (e *Exporter) jsonPaths(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, a)
 }
 
-// jsonIPs serves per_ip/ keys for the top-N client IPs. Unlike zktraffic
-// the key has no path (op x path x client would defeat the caps):
-// per_ip/ExistsRequest:10.0.0.1, per_ip/reads:10.0.0.1, per_ip/total/reads.
+// jsonIPs serves per_ip/ keys for the top-N client IPs with zktraffic's
+// scheme, path then client: per_ip/ExistsRequest/a/b:10.0.0.1,
+// per_ip/reads/a/b:10.0.0.1, per_ip/total/reads. Paths are the normalised
+// ones, at most 128 per client before they fold into "other".
 func (e *Exporter) jsonIPs(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, topJSON("per_ip/", e.opts.Stats.Snapshot().Clients))
 }
 
-// jsonAuths is jsonIPs by auth identity (per_auth/ExistsRequest:digest:user).
+// jsonAuths is jsonIPs by auth identity (per_auth/ExistsRequest/a/b:digest:user).
 func (e *Exporter) jsonAuths(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, topJSON("per_auth/", e.opts.Stats.Snapshot().Auths))
 }
@@ -217,7 +221,7 @@ func topJSON(prefix string, tops []stats.Top) accum {
 			continue
 		}
 		for _, o := range t.Ops {
-			a.request(prefix, o.Op, "", ":"+t.Key, o.Traffic)
+			a.request(prefix, o.Op, o.Path, ":"+t.Key, o.Traffic)
 		}
 	}
 	return a

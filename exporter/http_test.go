@@ -128,14 +128,18 @@ func TestJSONKeys(t *testing.T) {
 		}
 	}
 	ips := getJSON[map[string]uint64](t, h, "/json/ips")
-	for k, v := range map[string]uint64{"per_ip/ExistsRequest:10.1.1.1": 1, "per_ip/GetDataRequest:10.1.1.2": 1,
-		"per_ip/writes:10.1.1.1": 3, "per_ip/total/reads": 6} {
+	// zktraffic's per-IP keys: op, then path, then ":" and the client.
+	for k, v := range map[string]uint64{"per_ip/ExistsRequest/app/config:10.1.1.1": 1,
+		"per_ip/GetDataRequest/app/missing:10.1.1.2": 1, "per_ip/PingRequest/:10.1.1.2": 1,
+		"per_ip/writes/locks/lock-#:10.1.1.1": 2, "per_ip/CreateRequestBytes/locks/lock-#:10.1.1.1": 60,
+		"per_ip/total/reads": 6} {
 		if got := ips[k]; got != v {
 			t.Errorf("/json/ips[%q] = %d, want %d", k, got, v)
 		}
 	}
 	auths := getJSON[map[string]uint64](t, h, "/json/auths")
-	for k, v := range map[string]uint64{"per_auth/ExistsRequest:digest:user": 1, "per_auth/GetDataRequest:noauth": 1} {
+	for k, v := range map[string]uint64{"per_auth/ExistsRequest/app/config:digest:user": 1,
+		"per_auth/GetDataRequest/app/missing:noauth": 1} {
 		if got := auths[k]; got != v {
 			t.Errorf("/json/auths[%q] = %d, want %d", k, got, v)
 		}

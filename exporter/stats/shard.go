@@ -102,22 +102,29 @@ type cand struct {
 	req      traffic
 	answered uint64
 	latSum   float64
-	ops      map[string]traffic // per request op, for the JSON endpoints
+	// ops counts requests per op and normalised path, for zktraffic's
+	// per_ip/<Op>Request<path>:<ip> keys; past maxOps entries a new path
+	// folds into the op's "other" path.
+	ops map[opPath]traffic
 }
 
-func (c *cand) request(op string, size uint64) {
+func (c *cand) request(op string, path, size uint64) {
 	c.req.n++
 	c.req.bytes += size
 	if c.ops == nil {
-		c.ops = make(map[string]traffic, 4)
+		c.ops = make(map[opPath]traffic, 4)
 	}
-	t, ok := c.ops[op]
+	k := opPath{op: op, path: uint32(path)}
+	t, ok := c.ops[k]
 	if !ok && len(c.ops) >= maxOps {
-		return
+		k.path = pathOther
+		if t, ok = c.ops[k]; !ok && len(c.ops) >= 2*maxOps {
+			return // even the folded keys are at their bound
+		}
 	}
 	t.n++
 	t.bytes += size
-	c.ops[op] = t
+	c.ops[k] = t
 }
 
 // Shard is the part of Stats one pipeline worker writes. Its methods are
@@ -329,7 +336,7 @@ func (s *Shard) observeZK(m *proto.Message) {
 		if m.ZK.Watch {
 			s.watchSet[k]++
 		}
-		s.topRequest(client, m.Op, uint64(max(m.Size, 0)))
+		s.topRequest(client, m.Op, p, uint64(max(m.Size, 0)))
 
 	case proto.Reply:
 		if m.Op == "connect" {
@@ -444,17 +451,17 @@ func (s *Shard) identity(c netip.AddrPort) string {
 	return NoAuth
 }
 
-func (s *Shard) topRequest(c netip.AddrPort, op string, size uint64) {
+func (s *Shard) topRequest(c netip.AddrPort, op string, path uint32, size uint64) {
 	s.clientTotal.req.n++
 	s.clientTotal.req.bytes += size
 	addr := c.Addr().Unmap()
 	if k := s.clientCand(addr); k != nil {
-		k.request(op, size)
+		k.request(op, uint64(path), size)
 	} else {
 		s.clientsUntr++
 	}
 	if k := s.authCand(s.identity(c)); k != nil {
-		k.request(op, size)
+		k.request(op, uint64(path), size)
 	} else {
 		s.authsUntr++
 	}

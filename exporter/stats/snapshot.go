@@ -77,9 +77,9 @@ type Top struct {
 	Ops        []OpTraffic
 }
 
-// OpTraffic is a request count by op.
+// OpTraffic is a request count by op and normalised path.
 type OpTraffic struct {
-	Op string
+	Op, Path string
 	Traffic
 }
 
@@ -260,8 +260,8 @@ func (s *Stats) Snapshot() *Snapshot {
 		Duration: e.duration.export(&s.cfg)}
 	s.fleMu.Unlock()
 
-	out.Clients = elect(&s.clients, g.clients, total, func(a netip.Addr) string { return a.String() })
-	out.Auths = elect(&s.auths, g.auths, total, func(id string) string { return id })
+	out.Clients = elect(&s.clients, g.clients, total, func(a netip.Addr) string { return a.String() }, names)
+	out.Auths = elect(&s.auths, g.auths, total, func(id string) string { return id }, names)
 	s.prune(g)
 
 	sortOpPath(out.Requests)
@@ -338,7 +338,7 @@ func addCands[K comparable](dst, src map[K]*cand) {
 	for k, c := range src {
 		d := dst[k]
 		if d == nil {
-			d = &cand{ops: map[string]traffic{}}
+			d = &cand{ops: map[opPath]traffic{}}
 			dst[k] = d
 		}
 		d.req.n += c.req.n
@@ -379,7 +379,7 @@ type topState[K comparable] struct {
 // members' exported values. Members leave only when displaced, and their
 // since-election counts then return to Overflow, so every exported series
 // is monotonic.
-func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name func(K) string) []Top {
+func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name func(K) string, paths []string) []Top {
 	type kc struct {
 		k K
 		c *cand
@@ -417,10 +417,14 @@ func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name fu
 			LatencySum: r.c.latSum - base.latSum,
 			Cumulative: toT(r.c.req),
 		}
-		for op, o := range r.c.ops {
-			t.Ops = append(t.Ops, OpTraffic{Op: op, Traffic: toT(o)})
+		for k, o := range r.c.ops {
+			path := Overflow // admitted after paths was read: shown next scrape
+			if int(k.path) < len(paths) {
+				path = paths[k.path]
+			}
+			t.Ops = append(t.Ops, OpTraffic{Op: k.op, Path: path, Traffic: toT(o)})
 		}
-		slices.SortFunc(t.Ops, func(a, b OpTraffic) int { return cmp.Compare(a.Op, b.Op) })
+		slices.SortFunc(t.Ops, func(a, b OpTraffic) int { return cmp.Or(cmp.Compare(a.Op, b.Op), cmp.Compare(a.Path, b.Path)) })
 		other.Requests.Count -= t.Requests.Count
 		other.Requests.Bytes -= t.Requests.Bytes
 		other.Answered -= t.Answered
