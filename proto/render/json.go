@@ -1,7 +1,6 @@
 package render
 
 import (
-	"strconv"
 	"time"
 
 	"github.com/zktap/zktap/proto"
@@ -27,7 +26,7 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // the key names. m is only read, and nothing of it is retained.
 func AppendJSON(dst []byte, m *proto.Message, opts Options) []byte {
 	dst = append(dst, `{"time":"`...)
-	dst = m.Time.UTC().AppendFormat(dst, timeLayout)
+	dst = appendUTC(dst, m.Time)
 	dst = append(dst, `","proto":"`...)
 	dst = append(dst, m.Proto.String()...)
 	dst = append(dst, `","kind":"`...)
@@ -38,13 +37,13 @@ func AppendJSON(dst []byte, m *proto.Message, opts Options) []byte {
 		dst = appendJSONString(dst, m.Op)
 	}
 	dst = append(dst, `,"src":"`...)
-	dst = m.Src.AppendTo(dst)
+	dst = appendAddrPort(dst, m.Src)
 	dst = append(dst, `","dst":"`...)
-	dst = m.Dst.AppendTo(dst)
+	dst = appendAddrPort(dst, m.Dst)
 	dst = append(dst, '"')
 	if m.HasSession {
 		dst = append(dst, `,"session":"0x`...)
-		dst = strconv.AppendUint(dst, uint64(m.Session), 16)
+		dst = appendHex(dst, uint64(m.Session))
 		dst = append(dst, '"')
 	}
 	if m.HasXid {
@@ -225,7 +224,7 @@ func appendFLEJSON(dst []byte, f *proto.FLEInfo) []byte {
 
 func appendJSONInt(dst []byte, key string, v int64) []byte {
 	dst = append(dst, key...)
-	return strconv.AppendInt(dst, v, 10)
+	return appendInt(dst, v)
 }
 
 // appendSeconds writes d as decimal seconds, exactly (no float rounding),
@@ -236,7 +235,7 @@ func appendSeconds(dst []byte, d time.Duration) []byte {
 		dst = append(dst, '-')
 		u = -u
 	}
-	dst = strconv.AppendUint(dst, u/1e9, 10)
+	dst = appendUint(dst, u/1e9)
 	frac := u % 1e9
 	if frac == 0 {
 		return dst

@@ -23,9 +23,9 @@ func AppendText(dst []byte, m *proto.Message, opts Options) []byte {
 	}
 	dst = m.Time.In(loc).AppendFormat(dst, "15:04:05.000000")
 	dst = append(dst, ' ')
-	dst = m.Src.AppendTo(dst)
+	dst = appendAddrPort(dst, m.Src)
 	dst = append(dst, " -> "...)
-	dst = m.Dst.AppendTo(dst)
+	dst = appendAddrPort(dst, m.Dst)
 	dst = append(dst, ' ')
 	dst = append(dst, m.Proto.String()...)
 	dst = append(dst, ' ')
@@ -76,7 +76,7 @@ func appendZKText(dst []byte, m *proto.Message) []byte {
 	}
 	if m.HasSession {
 		dst = append(dst, " session=0x"...)
-		dst = strconv.AppendUint(dst, uint64(m.Session), 16)
+		dst = appendHex(dst, uint64(m.Session))
 	}
 	if m.Op == "connect" {
 		dst = appendTextInt(dst, " timeout=", int64(z.Timeout))
@@ -156,7 +156,7 @@ func appendZABText(dst []byte, m *proto.Message) []byte {
 	}
 	if m.HasSession {
 		dst = append(dst, " session=0x"...)
-		dst = strconv.AppendUint(dst, uint64(m.Session), 16)
+		dst = appendHex(dst, uint64(m.Session))
 	}
 	if z.CXid != 0 {
 		dst = appendTextInt(dst, " cxid=", int64(z.CXid))
