@@ -489,8 +489,15 @@ func TestFaultLeaderLost(t *testing.T) {
 	}
 	// The surviving follower syncs with the new leader: NEWLEADER, its
 	// ACK, UPTODATE, and one of DIFF, TRUNC or SNAP.
-	sync := delta(metricsOf(t, base, "zookeeper_zab_packets_total", "type"), zab)
-	if sync["newleader"] < 1 || sync["uptodate"] < 1 || sync["diff"]+sync["trunc"]+sync["snap"] < 1 {
+	var sync map[string]float64
+	synced := func() bool {
+		sync = delta(metricsOf(t, base, "zookeeper_zab_packets_total", "type"), zab)
+		return sync["newleader"] >= 1 && sync["uptodate"] >= 1 && sync["diff"]+sync["trunc"]+sync["snap"] >= 1
+	}
+	for deadline := time.Now().Add(10 * time.Second); !synced() && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !synced() {
 		t.Errorf("ZAB packets since the leader was lost = %v, want newleader, uptodate and diff, trunc or snap", sync)
 	}
 
