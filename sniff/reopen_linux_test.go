@@ -236,3 +236,50 @@ func TestReopenerVethRecreated(t *testing.T) {
 		}
 	})
 }
+
+// TestReopenerLinkDownUp: an interface set down and up again (not deleted)
+// is a loss too; while it is down no reopen is counted, however many
+// attempts are made, and the capture comes back when it is up.
+func TestReopenerLinkDownUp(t *testing.T) {
+	v := newVethNS(t, 4)
+	const port = 2181
+	var losses, backs int
+	r, err := OpenReopening(v.Host, Config{ZKPorts: []uint16{port}, ReadTimeout: 50 * time.Millisecond, RingBlocks: 2},
+		ReopenConfig{Retry: 100 * time.Millisecond, OnLost: func(error) { losses++ }, OnBack: func(time.Duration) { backs++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	readFor := func(d time.Duration) (frames int) {
+		for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+			_, _, _, err := r.ReadFrame()
+			var ne net.Error
+			switch {
+			case err == nil:
+				frames++
+			case errors.As(err, &ne) && ne.Timeout():
+			default:
+				t.Fatalf("ReadFrame: %v", err)
+			}
+		}
+		return frames
+	}
+	ipCmd(t, "link", "set", v.Host, "down")
+	readFor(time.Second) // ten retries while down
+	if st := r.Stats(); losses != 1 || backs != 0 || !st.Lost || st.Reopens != 0 {
+		t.Fatalf("while down: %d losses, %d reopens reported, Stats %+v; want 1 loss, no reopen", losses, backs, st)
+	}
+	ipCmd(t, "link", "set", v.Host, "up")
+	ipCmd(t, "-n", v.NS, "link", "set", v.Host[:len(v.Host)-1]+"b", "up")
+	for deadline := time.Now().Add(3 * time.Second); backs == 0 && time.Now().Before(deadline); {
+		readFor(50 * time.Millisecond)
+	}
+	time.Sleep(200 * time.Millisecond) // the peer's carrier comes up
+	go v.knock(port)
+	if n := readFor(time.Second); n != 2 {
+		t.Errorf("read %d frames after the link came up, want the SYN and RST", n)
+	}
+	if st := r.Stats(); losses != 1 || backs != 1 || st.Lost || st.Reopens != 1 {
+		t.Errorf("after up: %d losses, %d reopens reported, Stats %+v; want 1 and 1", losses, backs, st)
+	}
+}
