@@ -145,3 +145,26 @@ func TestReopenerCloseWhileLost(t *testing.T) {
 		t.Fatal("Close did not end the waiting ReadFrame")
 	}
 }
+
+// BenchmarkReopenerReadFrame measures what the Reopener adds to a read.
+func BenchmarkReopenerReadFrame(b *testing.B) {
+	src := &fakeSource{frame: make([]byte, 100)}
+	r := newReopener(src, func() (Source, error) { return nil, errors.New("unused") }, time.Second, ReopenConfig{}, time.Now)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := r.ReadFrame(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkFakeSourceReadFrame is the same read without the Reopener.
+func BenchmarkFakeSourceReadFrame(b *testing.B) {
+	var src Source = &fakeSource{frame: make([]byte, 100)}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, _, err := src.ReadFrame(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
