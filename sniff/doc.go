@@ -9,6 +9,18 @@
 // reused buffer and are valid until the next read, so the capture path does
 // not allocate.
 //
+// # Interfaces that go away
+//
+// A packet socket outlives its interface but sees nothing more: when the
+// interface is deleted or set down the kernel unhooks the socket and sets
+// its pending error to ENETDOWN. recvmsg(2) returns that error once and then
+// waits for ever; the ring just stays empty, so reads time out and only
+// SO_ERROR says why. Neither ever spins. Reopener, returned by
+// OpenReopening, turns this into a loss: it closes the socket, returns
+// timeouts while it retries opening the interface every second (only once
+// the interface exists and is up), and carries on with the new socket,
+// counting reopens and the time without a capture in Stats.
+//
 // # The capture ring
 //
 // Live reads from a memory-mapped TPACKET_V3 ring (PACKET_RX_RING), the way
