@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,7 +63,10 @@ func (d *dirConsumer) Gap()                               { d.c.dec.Gap(d.dir) }
 // them after each batch so readers never race with the packet path.
 type workerHealth struct {
 	active, opened, closed, idle, evicted, buffered, panics atomic.Uint64
-	reasm                                                   atomic.Pointer[reasm.Stats]
+	// reasm is copied under mu: storing a fresh pointer after every batch
+	// allocated once per batch.
+	mu    sync.Mutex
+	reasm reasm.Stats
 }
 
 func (h *workerHealth) addTo(out *Health) {
@@ -73,9 +77,9 @@ func (h *workerHealth) addTo(out *Health) {
 	out.FlowsEvicted += h.evicted.Load()
 	out.BufferedBytes += h.buffered.Load()
 	out.DecoderPanics += h.panics.Load()
-	if s := h.reasm.Load(); s != nil {
-		out.Reasm.Add(*s)
-	}
+	h.mu.Lock()
+	out.Reasm.Add(h.reasm)
+	h.mu.Unlock()
 }
 
 type worker struct {
@@ -145,8 +149,9 @@ func (w *worker) publish() {
 	w.health.evicted.Store(w.evicted)
 	w.health.buffered.Store(uint64(w.budget.Used()))
 	w.health.panics.Store(w.panicked)
-	s := w.rstats
-	w.health.reasm.Store(&s)
+	w.health.mu.Lock()
+	w.health.reasm = w.rstats
+	w.health.mu.Unlock()
 }
 
 // segment handles one TCP segment. A decoder panic is a bug; it is counted
