@@ -105,26 +105,52 @@ type cand struct {
 	// ops counts requests per op and normalised path, for zktraffic's
 	// per_ip/<Op>Request<path>:<ip> keys; past maxOps entries a new path
 	// folds into the op's "other" path.
-	ops map[opPath]traffic
+	// Values are pointers so that counting a known key is one map lookup,
+	// not a lookup and an assignment (two hashes of the key).
+	ops map[opPath]*traffic
 }
 
 func (c *cand) request(op string, path, size uint64) {
 	c.req.n++
 	c.req.bytes += size
 	if c.ops == nil {
-		c.ops = make(map[opPath]traffic, 4)
+		c.ops = make(map[opPath]*traffic, 4)
 	}
 	k := opPath{op: op, path: uint32(path)}
-	t, ok := c.ops[k]
-	if !ok && len(c.ops) >= maxOps {
-		k.path = pathOther
-		if t, ok = c.ops[k]; !ok && len(c.ops) >= 2*maxOps {
-			return // even the folded keys are at their bound
+	t := c.ops[k]
+	if t == nil {
+		if len(c.ops) >= maxOps {
+			k.path = pathOther
+			if t = c.ops[k]; t == nil && len(c.ops) >= 2*maxOps {
+				return // even the folded keys are at their bound
+			}
+		}
+		if t == nil {
+			t = &traffic{}
+			c.ops[k] = t
 		}
 	}
 	t.n++
 	t.bytes += size
-	c.ops[k] = t
+}
+
+// count adds one frame of size bytes under k in m, a map of at most limit
+// keys; past it, new keys fold into k's op Overflow. Values are pointers
+// so that a known key costs one lookup.
+func count(m map[opPath]*traffic, k opPath, limit int, size uint64) {
+	t := m[k]
+	if t == nil {
+		if len(m) >= limit {
+			k.op = Overflow
+			t = m[k]
+		}
+		if t == nil {
+			t = &traffic{}
+			m[k] = t
+		}
+	}
+	t.n++
+	t.bytes += size
 }
 
 // Shard is the part of Stats one pipeline worker writes. Its methods are
@@ -139,7 +165,7 @@ type Shard struct {
 	rawCap  int
 	folded  uint64 // observations whose path went to Overflow
 
-	req, rep   map[opPath]traffic
+	req, rep   map[opPath]*traffic
 	errs       map[opCode]uint64
 	lat        map[string]*hist
 	latPath    map[opPath]*hist
@@ -176,8 +202,8 @@ func newShard(st *Stats) *Shard {
 		paths:       make(map[string]uint32),
 		raw:         make(map[string]uint32),
 		rawCap:      4 * st.cfg.MaxPaths,
-		req:         make(map[opPath]traffic),
-		rep:         make(map[opPath]traffic),
+		req:         make(map[opPath]*traffic),
+		rep:         make(map[opPath]*traffic),
 		errs:        make(map[opCode]uint64),
 		lat:         make(map[string]*hist),
 		latPath:     make(map[opPath]*hist),
@@ -298,14 +324,7 @@ func (s *Shard) observeZK(m *proto.Message) {
 		}
 		p := s.pathID(m.Path)
 		k := opPath{op: m.Op, path: p}
-		t, ok := s.req[k]
-		if !ok && len(s.req) >= maxOps*(s.st.cfg.MaxPaths+2) {
-			k.op = Overflow
-			t = s.req[k]
-		}
-		t.n++
-		t.bytes += uint64(max(m.Size, 0))
-		s.req[k] = t
+		count(s.req, k, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
 
 		switch m.Op {
 		case "auth":
@@ -357,14 +376,7 @@ func (s *Shard) observeZK(m *proto.Message) {
 		}
 		p := s.pathID(m.Path)
 		k := opPath{op: m.Op, path: p}
-		t, ok := s.rep[k]
-		if !ok && len(s.rep) >= maxOps*(s.st.cfg.MaxPaths+2) {
-			k.op = Overflow
-			t = s.rep[k]
-		}
-		t.n++
-		t.bytes += uint64(max(m.Size, 0))
-		s.rep[k] = t
+		count(s.rep, k, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
 		if m.Err != 0 {
 			ek := opCode{op: m.Op, code: m.Err}
 			if _, ok := s.errs[ek]; !ok && len(s.errs) >= maxErrKeys {

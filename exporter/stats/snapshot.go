@@ -178,8 +178,8 @@ func (s *Stats) Snapshot() *Snapshot {
 	var zabAck, zabCom hist
 	for _, sh := range s.shards {
 		sh.mu.Lock()
-		addTraffic(g.req, sh.req)
-		addTraffic(g.rep, sh.rep)
+		addTrafficPtr(g.req, sh.req)
+		addTrafficPtr(g.rep, sh.rep)
 		addCounts(g.errs, sh.errs)
 		addHists(g.lat, sh.lat)
 		addHists(g.latPath, sh.latPath)
@@ -317,6 +317,16 @@ func addTraffic[K comparable](dst, src map[K]traffic) {
 	}
 }
 
+// addTrafficPtr is addTraffic from a shard's map of pointers.
+func addTrafficPtr[K comparable](dst map[K]traffic, src map[K]*traffic) {
+	for k, t := range src {
+		d := dst[k]
+		d.n += t.n
+		d.bytes += t.bytes
+		dst[k] = d
+	}
+}
+
 func addCounts[K comparable](dst, src map[K]uint64) {
 	for k, n := range src {
 		dst[k] += n
@@ -338,7 +348,7 @@ func addCands[K comparable](dst, src map[K]*cand) {
 	for k, c := range src {
 		d := dst[k]
 		if d == nil {
-			d = &cand{ops: map[opPath]traffic{}}
+			d = &cand{ops: map[opPath]*traffic{}}
 			dst[k] = d
 		}
 		d.req.n += c.req.n
@@ -347,9 +357,12 @@ func addCands[K comparable](dst, src map[K]*cand) {
 		d.latSum += c.latSum
 		for op, t := range c.ops {
 			o := d.ops[op]
+			if o == nil {
+				o = &traffic{}
+				d.ops[op] = o
+			}
 			o.n += t.n
 			o.bytes += t.bytes
-			d.ops[op] = o
 		}
 	}
 }
@@ -422,7 +435,7 @@ func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name fu
 			if int(k.path) < len(paths) {
 				path = paths[k.path]
 			}
-			t.Ops = append(t.Ops, OpTraffic{Op: k.op, Path: path, Traffic: toT(o)})
+			t.Ops = append(t.Ops, OpTraffic{Op: k.op, Path: path, Traffic: toT(*o)})
 		}
 		slices.SortFunc(t.Ops, func(a, b OpTraffic) int { return cmp.Or(cmp.Compare(a.Op, b.Op), cmp.Compare(a.Path, b.Path)) })
 		other.Requests.Count -= t.Requests.Count
