@@ -92,7 +92,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer, logge
 // file or interface is a bad flag (exit 2); a permission problem says what
 // capability is needed.
 func sourceError(stderr io.Writer, cfg config.Config, err error) int {
-	flag := "--iface"
+	flag := "--iface " + cfg.Capture.Iface
 	if cfg.Capture.Pcap != "" {
 		flag = "--pcap"
 	}
