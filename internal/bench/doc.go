@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench measures zktap against the limits of the machine it runs on:
 // a real ZooKeeper driven as hard as it goes, captured by nothing, by
 // tcpdump, by zktap and by both; offline decoding of large captures against
