@@ -460,6 +460,7 @@ func (s *Stats) prune(g merged) {
 	keepA := keepSet(g.auths, 4*s.cfg.TopAuths)
 	for _, sh := range s.shards {
 		sh.mu.Lock()
+		sh.last.ok = false // its candidates may be deleted below
 		if len(sh.clients) > sh.candsPerTop/2 {
 			for k := range sh.clients {
 				if _, ok := keepC[k]; !ok {

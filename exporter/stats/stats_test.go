@@ -445,3 +445,70 @@ func BenchmarkSnapshot(b *testing.B) {
 		s.Snapshot()
 	}
 }
+
+// TestAuthIdentityChanges: a connection's requests count under the
+// identity it has when each is made, across authentication, a new TCP
+// connection on the same endpoint and replies in between (the shard caches
+// the last connection's candidates; every change must drop that cache).
+func TestAuthIdentityChanges(t *testing.T) {
+	c, other := "10.1.1.1:5000", "10.1.1.2:5000"
+	auth := func(user string) *proto.Message {
+		m := req(c, "auth", "", 40)
+		m.ZK.AuthScheme, m.ZK.AuthUser = []byte("digest"), []byte(user)
+		return m
+	}
+	tests := []struct {
+		name     string
+		msgs     []*proto.Message
+		want     map[string]uint64 // requests by auth identity
+		answered map[string]uint64
+	}{
+		{
+			name: "requests before and after auth",
+			msgs: []*proto.Message{req(c, "exists", "/a", 20), rep(c, "exists", "/a", 20, 0, time.Millisecond),
+				auth("alice"), req(c, "exists", "/a", 20), rep(c, "exists", "/a", 20, 0, time.Millisecond)},
+			want:     map[string]uint64{NoAuth: 1, "digest:alice": 2, Overflow: 0},
+			answered: map[string]uint64{NoAuth: 1, "digest:alice": 1, Overflow: 0},
+		},
+		{
+			name: "re-auth as someone else",
+			msgs: []*proto.Message{auth("alice"), req(c, "exists", "/a", 20), auth("bob"),
+				req(c, "exists", "/a", 20), rep(c, "exists", "/a", 20, 0, time.Millisecond)},
+			want:     map[string]uint64{"digest:alice": 2, "digest:bob": 2, Overflow: 0},
+			answered: map[string]uint64{"digest:alice": 0, "digest:bob": 1, Overflow: 0},
+		},
+		{
+			name: "new connection on the endpoint starts unauthenticated",
+			msgs: []*proto.Message{auth("alice"), req(c, "exists", "/a", 20), req(c, "connect", "", 48),
+				req(c, "exists", "/a", 20), rep(c, "exists", "/a", 20, 0, time.Millisecond)},
+			want:     map[string]uint64{"digest:alice": 2, NoAuth: 1, Overflow: 0},
+			answered: map[string]uint64{"digest:alice": 0, NoAuth: 1, Overflow: 0},
+		},
+		{
+			name: "interleaved connections",
+			msgs: []*proto.Message{auth("alice"), req(other, "exists", "/a", 20), req(c, "exists", "/a", 20),
+				rep(other, "exists", "/a", 20, 0, time.Millisecond), rep(c, "exists", "/a", 20, 0, time.Millisecond)},
+			want:     map[string]uint64{"digest:alice": 2, NoAuth: 1, Overflow: 0},
+			answered: map[string]uint64{"digest:alice": 1, NoAuth: 1, Overflow: 0},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := New(Config{}, fixedNow)
+			for _, m := range tt.msgs {
+				s.Observe(m)
+			}
+			got, answered := map[string]uint64{}, map[string]uint64{}
+			for _, a := range s.Snapshot().Auths {
+				got[a.Key] = a.Cumulative.Count
+				answered[a.Key] = a.Answered
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("requests by identity (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tt.answered, answered); diff != "" {
+				t.Errorf("answered by identity (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
