@@ -15,10 +15,17 @@ import (
 // openTun creates a non-persistent tun device (ARPHRD_NONE, no link header),
 // brings it up, and returns its name and the file to inject packets with.
 // The device disappears when the file is closed.
-func openTun(t *testing.T) (string, *os.File) {
+func openTun(t *testing.T) (string, *os.File) { return openTunTap(t, unix.IFF_TUN, "tun") }
+
+// openTap is openTun for a tap device (Ethernet framing).
+func openTap(t *testing.T) (string, *os.File) { return openTunTap(t, unix.IFF_TAP, "tap") }
+
+// openTunTap creates a non-persistent tun or tap device (mode IFF_TUN or
+// IFF_TAP), brings it up, and returns its name and its file.
+func openTunTap(t *testing.T, mode uint16, kind string) (string, *os.File) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating a tun device needs root")
+		t.Skip("skipping: creating a " + kind + " device needs root")
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -28,15 +35,14 @@ func openTun(t *testing.T) (string, *os.File) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	ifr.SetUint16(mode | unix.IFF_NO_PI)
 	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(ifr))); errno != 0 {
 		unix.Close(fd)
 		t.Fatalf("TUNSETIFF: %v", errno)
 	}
-	f := os.NewFile(uintptr(fd), "tun")
+	f := os.NewFile(uintptr(fd), kind)
 	t.Cleanup(func() { f.Close() })
 	name := ifr.Name()
-
 	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)

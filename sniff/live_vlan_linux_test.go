@@ -3,53 +3,11 @@
 package sniff
 
 import (
-	"os"
 	"testing"
 	"time"
-	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
-	"golang.org/x/sys/unix"
 )
-
-// openTap creates a non-persistent tap device (Ethernet framing), brings it
-// up, and returns its name and the file to inject frames with.
-func openTap(t *testing.T) (string, *os.File) {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating a tap device needs root")
-	}
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
-	if err != nil {
-		t.Fatalf("open /dev/net/tun: %v", err)
-	}
-	ifr, err := unix.NewIfreq("zktap%d")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ifr.SetUint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if _, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.TUNSETIFF, uintptr(unsafe.Pointer(ifr))); errno != 0 {
-		unix.Close(fd)
-		t.Fatalf("TUNSETIFF: %v", errno)
-	}
-	f := os.NewFile(uintptr(fd), "tap")
-	t.Cleanup(func() { f.Close() })
-	name := ifr.Name()
-	s, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(s)
-	up, _ := unix.NewIfreq(name)
-	if err := unix.IoctlIfreq(s, unix.SIOCGIFFLAGS, up); err != nil {
-		t.Fatal(err)
-	}
-	up.SetUint16(up.Uint16() | unix.IFF_UP)
-	if err := unix.IoctlIfreq(s, unix.SIOCSIFFLAGS, up); err != nil {
-		t.Fatalf("SIOCSIFFLAGS up: %v", err)
-	}
-	return name, f
-}
 
 // TestLiveVLAN injects VLAN-tagged frames into a tap device. On receive the
 // kernel moves a frame's outer tag into packet metadata before packet
