@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -233,7 +232,7 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 	const port = 2181 // in the namespace; the server itself is on lo
 	proxyFromNS(t, v.NS, port, srv.Addr)
 	var logs syncBuffer
-	base := startServeLogged(t, &logs, "--iface", v.Host, "--zk-ports", strconv.Itoa(port))
+	base, _ := startServeWith(t, &logs, "--iface", v.Host, "--zk-ports", strconv.Itoa(port))
 	addr := net.JoinHostPort(v.Peer, strconv.Itoa(port))
 
 	rep1, err := workload.Run(context.Background(), addr, smallWork("/veth1"))
@@ -298,40 +297,6 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 	if warns != 1 || infos != 1 {
 		t.Errorf("%d capture-lost warnings and %d capture-back lines, want 1 each; log:\n%s", warns, infos, logs.Bytes())
 	}
-}
-
-// startServeLogged is startServe with zktap's log written to logs.
-func startServeLogged(t *testing.T, logs io.Writer, args ...string) string {
-	t.Helper()
-	addr := "127.0.0.1:" + strconv.Itoa(zktest.FreePort(t, "127.0.0.1"))
-	cfg, err := config.Parse(append([]string{"serve", "--web.listen-address", addr}, args...), func(string) string { return "" })
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- Run(ctx, cfg, io.Discard, io.Discard, slog.New(slog.NewTextHandler(logs, nil))) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != ExitOK {
-				t.Errorf("zktap serve exited %d", code)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("zktap serve did not stop within 10s of cancellation")
-		}
-	})
-	base := "http://" + addr
-	waitFor(t, 10*time.Second, "zktap /healthz", func() bool {
-		resp, err := http.Get(base + "/healthz")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return base
 }
 
 // TestFaultMissingInterface: reopening is for an interface that goes away

@@ -28,13 +28,19 @@ import (
 // It returns the base URL; the server stops at the end of the test.
 func startServe(t *testing.T, args ...string) string {
 	t.Helper()
-	base, _ := startServeCancel(t, args...)
+	base, _ := startServeWith(t, io.Discard, args...)
 	return base
 }
 
 // startServeCancel is startServe that also returns a function stopping
 // zktap as SIGTERM does, waiting for it to exit.
 func startServeCancel(t *testing.T, args ...string) (string, func()) {
+	t.Helper()
+	return startServeWith(t, io.Discard, args...)
+}
+
+// startServeWith is startServeCancel with zktap's log written to logs.
+func startServeWith(t *testing.T, logs io.Writer, args ...string) (string, func()) {
 	t.Helper()
 	port := zktest.FreePort(t, "127.0.0.1")
 	addr := "127.0.0.1:" + strconv.Itoa(port)
@@ -44,7 +50,7 @@ func startServeCancel(t *testing.T, args ...string) (string, func()) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	logger := slog.New(slog.NewTextHandler(logs, nil))
 	go func() { done <- Run(ctx, cfg, io.Discard, io.Discard, logger) }()
 	var stopped bool
 	stop := func() {
@@ -64,15 +70,21 @@ func startServeCancel(t *testing.T, args ...string) (string, func()) {
 	}
 	t.Cleanup(stop)
 	base := "http://" + addr
-	waitFor(t, 10*time.Second, "zktap /healthz", func() bool {
-		resp, err := http.Get(base + "/healthz")
+	waitOK(t, 10*time.Second, base+"/healthz")
+	return base, stop
+}
+
+// waitOK waits until u answers 200.
+func waitOK(t *testing.T, d time.Duration, u string) {
+	t.Helper()
+	waitFor(t, d, u, func() bool {
+		resp, err := http.Get(u)
 		if err != nil {
 			return false
 		}
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
-	return base, stop
 }
 
 func waitFor(t *testing.T, d time.Duration, what string, ok func() bool) {
@@ -139,14 +151,7 @@ func startPrometheus(t *testing.T, bin, target string, extraFlags ...string) str
 		}
 	})
 	base := "http://" + addr
-	waitFor(t, 30*time.Second, "prometheus ready", func() bool {
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitOK(t, 30*time.Second, base+"/-/ready")
 	return base
 }
 
