@@ -30,6 +30,21 @@ type def struct {
 	collect          func(o *obs, emit emit)
 }
 
+// eachTop collects one value of every top-N entry (clients or auth
+// identities) under label.
+func eachTop(list func(*stats.Snapshot) []stats.Top, label string, val func(stats.Top) float64) func(*obs, emit) {
+	return func(o *obs, emit emit) {
+		for _, t := range list(o.snap) {
+			emit(val(t), attribute.String(label, t.Key))
+		}
+	}
+}
+
+func topRequests(t stats.Top) float64 { return float64(t.Requests.Count) }
+func topBytes(t stats.Top) float64    { return float64(t.Requests.Bytes) }
+func topAnswered(t stats.Top) float64 { return float64(t.Answered) }
+func topLatency(t stats.Top) float64  { return t.LatencySum }
+
 func opPath(r stats.OpPath) []attribute.KeyValue {
 	return []attribute.KeyValue{attribute.String("op", r.Op), attribute.String("path", r.Path)}
 }
@@ -111,53 +126,21 @@ func defs() []def {
 		{name: "zookeeper.client.tls.connections", unit: "{connection}", desc: "Client connections seen to start with a TLS handshake (opaque, not decoded).",
 			collect: func(o *obs, emit emit) { emit(float64(o.snap.TLS)) }},
 		{name: "zookeeper.client.ip.requests", unit: "{request}", desc: "Requests of the top-N client IPs since each was elected; client=\"other\" holds everyone else.",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Clients {
-					emit(float64(t.Requests.Count), attribute.String("client", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Clients }, "client", topRequests)},
 		{name: "zookeeper.client.ip.request.size", unit: "By", desc: "Request bytes of the top-N client IPs; client=\"other\" holds everyone else.",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Clients {
-					emit(float64(t.Requests.Bytes), attribute.String("client", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Clients }, "client", topBytes)},
 		{name: "zookeeper.client.ip.responses", unit: "{response}", desc: "Answered requests of the top-N client IPs (the count of zookeeper.client.ip.latency).",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Clients {
-					emit(float64(t.Answered), attribute.String("client", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Clients }, "client", topAnswered)},
 		{name: "zookeeper.client.ip.latency", unit: "s", float: true, desc: "Summed latency of answered requests of the top-N client IPs; divide by zookeeper.client.ip.responses for the mean.",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Clients {
-					emit(t.LatencySum, attribute.String("client", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Clients }, "client", topLatency)},
 		{name: "zookeeper.client.identity.requests", unit: "{request}", desc: "Requests of the top-N auth identities (scheme:user, or noauth); identity=\"other\" holds the rest.",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Auths {
-					emit(float64(t.Requests.Count), attribute.String("identity", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Auths }, "identity", topRequests)},
 		{name: "zookeeper.client.identity.request.size", unit: "By", desc: "Request bytes of the top-N auth identities.",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Auths {
-					emit(float64(t.Requests.Bytes), attribute.String("identity", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Auths }, "identity", topBytes)},
 		{name: "zookeeper.client.identity.responses", unit: "{response}", desc: "Answered requests of the top-N auth identities.",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Auths {
-					emit(float64(t.Answered), attribute.String("identity", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Auths }, "identity", topAnswered)},
 		{name: "zookeeper.client.identity.latency", unit: "s", float: true, desc: "Summed latency of answered requests of the top-N auth identities.",
-			collect: func(o *obs, emit emit) {
-				for _, t := range o.snap.Auths {
-					emit(t.LatencySum, attribute.String("identity", t.Key))
-				}
-			}},
+			collect: eachTop(func(s *stats.Snapshot) []stats.Top { return s.Auths }, "identity", topLatency)},
 		{name: "zookeeper.4lw.commands", unit: "{command}", desc: "Four-letter-word commands by command.",
 			collect: func(o *obs, emit emit) {
 				for _, c := range o.snap.FourLetter {
