@@ -120,27 +120,9 @@ func (r *Reader) Long() int64 {
 }
 
 // length reads a length prefix: -1 is null, other negatives are malformed,
-// and positives must fit both the maximum and the bytes left.
-func (r *Reader) length() int32 {
-	n := r.Int()
-	if r.err != nil {
-		return 0
-	}
-	switch {
-	case n == -1:
-		return -1
-	case n < 0:
-		r.fail(errBadLength)
-		return 0
-	case int(n) > r.max:
-		r.fail(errTooLarge)
-		return 0
-	case int(n) > len(r.b)-r.off:
-		r.fail(errShort)
-		return 0
-	}
-	return n
-}
+// and positives must fit both the maximum and the bytes left (a count of
+// one-byte elements).
+func (r *Reader) length() int32 { return r.VectorLen(1) }
 
 // Buffer reads a jute buffer and returns a slice aliasing the input, nil
 // when the buffer is null (length -1). An empty buffer is a non-nil empty
