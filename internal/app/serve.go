@@ -24,7 +24,9 @@ import (
 type serveSink struct {
 	shard    *stats.Shard
 	tap      *tap.Tap
-	messages *atomic.Uint64
+	// messages is this worker's own count: one shared counter would
+	// bounce a cache line between workers on every message.
+	messages atomic.Uint64
 }
 
 func (s *serveSink) Emit(m *proto.Message) {
@@ -52,7 +54,7 @@ func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Co
 	tp := tap.New(tap.Config{MaxSubscribers: cfg.Web.DumpMaxSubscribers, BufferMessages: cfg.Web.DumpBuffer, BufferBytes: 1 << 20})
 	defer tp.Close()
 
-	var messages atomic.Uint64
+	sinks := make([]*serveSink, max(pcfg.Workers, 1))
 	var p *pipeline.Pipeline
 	health := func() stats.Health {
 		if p == nil {
@@ -64,7 +66,7 @@ func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Co
 			Packets: h.Frames, Bytes: h.Bytes, KernelDrops: h.KernelDrops, QueueDrops: h.QueueDrops,
 			FlowsActive: h.FlowsActive, FlowsEvicted: h.FlowsEvicted + h.FlowsIdle,
 			ReasmGaps: h.Reasm.Gaps, ReasmOverflows: h.Reasm.Overflows, BufferedBytes: h.BufferedBytes,
-			Messages: messages.Load(), DumpSubs: uint64(ts.Subscribers), DumpDropped: ts.Dropped,
+			Messages: sumMessages(sinks), DumpSubs: uint64(ts.Subscribers), DumpDropped: ts.Dropped,
 			CaptureReopens: h.CaptureReopens, CaptureDown: h.CaptureDown, CaptureLost: h.CaptureLost,
 		}
 	}
@@ -84,7 +86,8 @@ func Serve(ctx context.Context, cfg config.Config, src *source, pcfg pipeline.Co
 		return ExitUsage
 	}
 	p = pipeline.New(pcfg, func(i int) proto.Sink {
-		return &serveSink{shard: st.Shard(i), tap: tp, messages: &messages}
+		sinks[i] = &serveSink{shard: st.Shard(i), tap: tp}
+		return sinks[i]
 	}, ctr)
 
 	webCtx, stopWeb := context.WithCancel(ctx)
@@ -153,4 +156,14 @@ func servePprof(ctx context.Context, addr string, logger *slog.Logger) error {
 	context.AfterFunc(ctx, func() { _ = srv.Close() })
 	logger.Info("pprof listening", "address", ln.Addr().String())
 	return nil
+}
+
+func sumMessages(sinks []*serveSink) uint64 {
+	var n uint64
+	for _, s := range sinks {
+		if s != nil {
+			n += s.messages.Load()
+		}
+	}
+	return n
 }
