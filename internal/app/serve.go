@@ -22,8 +22,8 @@ import (
 // serveSink is one worker's sink in `zktap serve`: every message feeds the
 // worker's stats shard, and the live tap when someone is listening.
 type serveSink struct {
-	shard    *stats.Shard
-	tap      *tap.Tap
+	shard *stats.Shard
+	tap   *tap.Tap
 	// messages is this worker's own count: one shared counter would
 	// bounce a cache line between workers on every message.
 	messages atomic.Uint64
