@@ -380,8 +380,11 @@ func TestFaultZooKeeperRestart(t *testing.T) {
 		return metricValue(t, base, "zktap_flows_active") == sessions
 	})
 	connects := delta(metricsOf(t, base, "zookeeper_client_connects_total", "kind"), before)
-	if diff := cmp.Diff(map[string]float64{"resume": sessions}, connects); diff != "" {
-		t.Errorf("connects during the restart (-want +got):\n%s", diff)
+	// Every session resumes; a client that tries before the restarted
+	// server serves is cut and tries again, so a session may show more
+	// than one resume on the wire, but none may start a new session.
+	if connects["resume"] < sessions || connects["new"] != 0 || len(connects) > 2 {
+		t.Errorf("connects during the restart = %v, want at least %d resumes and no new sessions", connects, sessions)
 	}
 	// Each resumed session re-sends its watch in a setWatches.
 	watches := metricsOf(t, base, "zookeeper_client_watches_set_total", "op")["setWatches"]
