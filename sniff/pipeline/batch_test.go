@@ -178,11 +178,17 @@ func TestStalledWorkerBound(t *testing.T) {
 // (parse, dispatch into batches, hand-off), worker (flow, reassembly,
 // decode) and back, allocates nothing per packet once going, including the
 // hand-off of partly filled batches when the source pauses.
+// Inline, the capture goroutine decoding itself, allocates nothing either.
 func TestPipelineSteadyStateAllocs(t *testing.T) {
+	t.Run("worker", func(t *testing.T) { testPipelineSteadyStateAllocs(t, Config{}) })
+	t.Run("inline", func(t *testing.T) { testPipelineSteadyStateAllocs(t, Config{Inline: true}) })
+}
+
+func testPipelineSteadyStateAllocs(t *testing.T, cfg Config) {
 	sink := &gateSink{done: make(chan struct{}, 1)}
 	src := newConvSource(100*time.Microsecond, 0)
 	src.allow = make(chan int)
-	p := New(Config{}, func(int) proto.Sink { return sink }, &proto.Counters{})
+	p := New(cfg, func(int) proto.Sink { return sink }, &proto.Counters{})
 	errc := make(chan error, 1)
 	go func() { errc <- p.Run(context.Background(), src) }()
 	const grant = 1000 // 500 request/reply pairs per run

@@ -172,13 +172,22 @@ func BenchmarkPacketToMessage(b *testing.B) {
 
 // BenchmarkCaptureFromMemory decodes a whole real capture held in memory,
 // through the file source, the capture goroutine, a worker and the
-// decoders: the offline `zktap dump` path without output.
+// decoders: the offline `zktap dump` path without output; inline, the
+// capture goroutine decodes itself (the live default).
 func BenchmarkCaptureFromMemory(b *testing.B) {
 	path := filepath.Join("..", "..", "testdata", "captures", "workload.pcap")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Skipf("capture not generated yet: %v", err)
 	}
+	for _, inline := range []bool{false, true} {
+		b.Run(map[bool]string{false: "worker", true: "inline"}[inline], func(b *testing.B) {
+			benchmarkCapture(b, data, Config{Blocking: true, Inline: inline})
+		})
+	}
+}
+
+func benchmarkCapture(b *testing.B, data []byte, cfg Config) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	msgs := 0
@@ -188,7 +197,7 @@ func BenchmarkCaptureFromMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		sink := &countSink{}
-		p := New(Config{Blocking: true}, func(int) proto.Sink { return sink }, &proto.Counters{})
+		p := New(cfg, func(int) proto.Sink { return sink }, &proto.Counters{})
 		if err := p.Run(context.Background(), src); err != nil {
 			b.Fatal(err)
 		}

@@ -97,6 +97,13 @@ func (s *genSource) ReadFrame() ([]byte, time.Time, sniff.LinkType, error) {
 	if !s.next(&s.p) {
 		return nil, time.Time{}, 0, io.EOF
 	}
+	// Scribble over the previous frame first: a frame is valid only until
+	// the next read, and a pipeline that kept a reference to it (the
+	// inline path hands it to reassembly directly) must not see it intact.
+	b := s.buf[:cap(s.buf)]
+	for i := range b {
+		b[i] = 0xa5
+	}
 	s.buf = appendFrame(s.buf[:0], &s.p)
 	s.frames.Add(1)
 	s.bytes.Add(uint64(len(s.buf)))
@@ -186,12 +193,13 @@ type msgKey struct {
 	Zxid     int64
 	Err      int32
 	Size     int
-	Time     int64 // capture time, ns since the Unix epoch
+	Time     int64  // capture time, ns since the Unix epoch
+	Path     string // copied: the message's bytes are valid only during Emit
 }
 
 func keyOf(m *proto.Message) msgKey {
 	return msgKey{Proto: m.Proto, Kind: m.Kind, Op: m.Op, Src: m.Src, Dst: m.Dst,
-		Xid: m.Xid, Zxid: m.Zxid, Err: m.Err, Size: m.Size, Time: m.Time.UnixNano()}
+		Xid: m.Xid, Zxid: m.Zxid, Err: m.Err, Size: m.Size, Time: m.Time.UnixNano(), Path: string(m.Path)}
 }
 
 // untimed returns a copy of msgs without capture times, to compare runs

@@ -41,6 +41,14 @@ type Config struct {
 	Blocking bool
 	// Pace replays a file at its recorded pace instead of as fast as possible.
 	Pace bool
+	// Inline decodes in the capture goroutine itself, with Workers 1: no
+	// batches, no worker goroutine, no copy of the payload. Right for live
+	// capture, where one goroutine keeps up with ZooKeeper's maximum rate
+	// many times over and the kernel ring absorbs bursts while it decodes;
+	// handing segments to another goroutine cost more in wake-ups and
+	// copies than the decoding itself. A file decodes faster with a worker
+	// decoding while the capture goroutine reads. Ignored with Workers > 1.
+	Inline bool
 }
 
 // Batching. The capture goroutine hands a worker a batch when it is full,
@@ -68,6 +76,9 @@ const (
 func (c *Config) setDefaults() {
 	if c.Workers <= 0 {
 		c.Workers = 1
+	}
+	if c.Workers > 1 {
+		c.Inline = false
 	}
 	if len(c.ZKPorts) == 0 {
 		c.ZKPorts = []uint16{2181}
@@ -156,13 +167,22 @@ func New(cfg Config, sink func(worker int) proto.Sink, ctr *proto.Counters) *Pip
 // waits for the workers to drain. Closing src is the caller's job; Run
 // closes it on cancellation to unblock a pending read.
 func (p *Pipeline) Run(ctx context.Context, src sniff.Source) error {
+	stop := context.AfterFunc(ctx, func() { src.Close() })
+	defer stop()
+	if p.cfg.Inline {
+		err := p.capture(ctx, src)
+		p.workers[0].finish()
+		p.sourceStats(src)
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	var wg sync.WaitGroup
 	for _, w := range p.workers {
 		wg.Add(1)
 		go func() { defer wg.Done(); w.run() }()
 	}
-	stop := context.AfterFunc(ctx, func() { src.Close() })
-	defer stop()
 	err := p.capture(ctx, src)
 	for _, w := range p.workers {
 		if w.cur != nil && (len(w.cur.segs) > 0 || w.cur.tick) {
@@ -227,6 +247,9 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 		bytes += uint64(len(data))
 		if frames%statsEvery == 0 {
 			publish()
+			if p.cfg.Inline {
+				p.workers[0].publish()
+			}
 			// time.Now per packet cost more than the check it guards.
 			if now := time.Now(); now.Sub(lastKernel) > time.Second {
 				lastKernel = now
@@ -254,6 +277,10 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 		}
 		if p.server[seg.Flow.Dst.Port()] == 0 && p.server[seg.Flow.Src.Port()] == 0 {
 			p.notTCP.Add(1)
+			continue
+		}
+		if p.cfg.Inline {
+			p.workers[0].segment(&seg)
 			continue
 		}
 		p.dispatch(&seg)
@@ -284,7 +311,10 @@ func (p *Pipeline) sourceStats(src sniff.Source) {
 
 // dispatch copies seg into the batch of the worker that owns its flow.
 func (p *Pipeline) dispatch(seg *sniff.Segment) {
-	w := p.workers[flowHash(seg.Flow)%uint32(len(p.workers))]
+	w := p.workers[0]
+	if len(p.workers) > 1 {
+		w = p.workers[flowHash(seg.Flow)%uint32(len(p.workers))]
+	}
 	b := w.cur
 	if b != nil && (len(b.segs) == cap(b.segs) || len(b.arena)+len(seg.Payload) > cap(b.arena)) {
 		w.queue <- b // never blocks: at most batchesPer batches exist per worker
@@ -328,6 +358,14 @@ func (p *Pipeline) take(w *worker) *batch {
 // also asks idle workers to sweep their flow tables (live capture with no
 // traffic still ages flows out).
 func (p *Pipeline) flushAll(now time.Time) {
+	if p.cfg.Inline {
+		w := p.workers[0]
+		if !now.IsZero() && now.Sub(w.swept) > sweepEvery {
+			w.sweep(now)
+		}
+		w.publish()
+		return
+	}
 	for _, w := range p.workers {
 		if w.cur == nil && !now.IsZero() {
 			select {

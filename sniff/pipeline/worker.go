@@ -110,12 +110,15 @@ type worker struct {
 func newWorker(p *Pipeline, id int, sink proto.Sink, budget int64, flows int) *worker {
 	w := &worker{
 		p: p, id: id, sink: sink,
-		queue:    make(chan *batch, batchesPer),
-		free:     make(chan *batch, batchesPer),
 		flows:    make(map[connKey]*conn),
 		maxFlows: flows,
 	}
 	w.budget.Max = budget
+	if p.cfg.Inline {
+		return w // fed by the capture goroutine directly: no batches
+	}
+	w.queue = make(chan *batch, batchesPer)
+	w.free = make(chan *batch, batchesPer)
 	for range batchesPer {
 		w.free <- &batch{segs: make([]sniff.Segment, 0, batchSegments), arena: make([]byte, 0, batchArena)}
 	}
@@ -134,7 +137,12 @@ func (w *worker) run() {
 		w.publish()
 		w.free <- b
 	}
-	// The source ended: close every flow so pending requests are counted.
+	w.finish()
+}
+
+// finish closes every flow once the source has ended, so that pending
+// requests are counted.
+func (w *worker) finish() {
 	for w.tail != nil {
 		w.close(w.tail, w.now)
 	}
