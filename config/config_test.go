@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -26,7 +25,7 @@ func defaults(cmd string) Config {
 			ZKPorts:            []uint16{2181},
 			ZABPorts:           []uint16{2888},
 			FLEPorts:           []uint16{3888},
-			Workers:            min(runtime.GOMAXPROCS(0), 64),
+			Workers:            1,
 			FlowsMax:           65536,
 			FlowsIdleTimeout:   5 * time.Minute,
 			ReasmMaxFlowBytes:  1088<<10 + 64<<10,

@@ -71,7 +71,7 @@ var flagDefs = []flagDef{
 		set: ports(func(c *Config) *[]uint16 { return &c.Capture.FLEPorts })},
 	{name: "jute.maxbuffer", scope: inCommon, def: "1088KiB", usage: "largest frame accepted, in bytes (suffixes KiB, MiB, GiB); match the servers' jute.maxbuffer",
 		set: size(func(c *Config) *int { return &c.Decode.JuteMaxBuffer })},
-	{name: "workers", scope: inCommon, usage: "decoding goroutines, 1..64 (default GOMAXPROCS)",
+	{name: "workers", scope: inCommon, usage: "decoding goroutines, 1..64; 1 decodes live traffic in the capture goroutine itself, more shard connections over N workers (default 1)",
 		set: integer(func(c *Config) *int { return &c.Capture.Workers })},
 	{name: "flows.max", scope: inCommon, def: "65536", usage: "TCP connections tracked at once",
 		set: integer(func(c *Config) *int { return &c.Capture.FlowsMax })},

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"os"
-	"runtime"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -195,7 +194,9 @@ func (c *Config) finish(sc scope) []error {
 		bad("--jute.maxbuffer: %d is below 1KiB", c.Decode.JuteMaxBuffer)
 	}
 	if cp.Workers == 0 {
-		cp.Workers = min(runtime.GOMAXPROCS(0), 64)
+		// One goroutine decodes ZooKeeper's maximum rate many times over
+		// (issue 4's bench); more only add hand-offs and wake-ups.
+		cp.Workers = 1
 	} else if cp.Workers < 1 || cp.Workers > 64 {
 		bad("--workers: %d is out of range 1..64", cp.Workers)
 	}
