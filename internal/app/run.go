@@ -123,7 +123,12 @@ func pipelineConfig(cfg config.Config, live bool) pipeline.Config {
 		MaxTotalBytes: int64(c.ReasmMaxTotalBytes),
 		ZK:            zk.Config{MaxFrame: cfg.Decode.JuteMaxBuffer, MaxPending: cfg.Decode.ZKMaxPending},
 		Blocking:      !live,
-		Pace:          !live && cfg.Command == config.CmdServe && c.ReplayPace == "recorded",
+		// Live, the capture goroutine decodes itself: the kernel ring
+		// buffers while it does, and a hand-off to a worker cost more CPU
+		// than the decoding. A file reads faster with a worker decoding in
+		// parallel.
+		Inline: live && workers == 1,
+		Pace:   !live && cfg.Command == config.CmdServe && c.ReplayPace == "recorded",
 	}
 }
 
