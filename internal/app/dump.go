@@ -29,6 +29,7 @@ type dumpSink struct {
 	out  io.Writer
 	buf  []byte
 	live bool
+	enc  render.Encoder // remembers the clock's second and endpoints between lines
 }
 
 // dumpChunk is how many bytes of lines a file's dump collects before a write.
@@ -42,9 +43,9 @@ func (d *dumpSink) Emit(m *proto.Message) {
 		d.buf = d.buf[:0]
 	}
 	if d.o.JSON {
-		d.buf = render.AppendJSON(d.buf, m, d.o.Render)
+		d.buf = d.enc.AppendJSON(d.buf, m)
 	} else {
-		d.buf = render.AppendText(d.buf, m, d.o.Render)
+		d.buf = d.enc.AppendText(d.buf, m)
 	}
 	if d.live || len(d.buf) >= dumpChunk {
 		d.write()
@@ -68,6 +69,7 @@ func Dump(ctx context.Context, src *source, o DumpOptions, out io.Writer, ctr *p
 	var sinks []*dumpSink
 	p := pipeline.New(o.Pipeline, func(int) proto.Sink {
 		d := &dumpSink{o: &o, mu: &mu, out: out, buf: make([]byte, 0, dumpChunk+4<<10), live: src.live}
+		d.enc.Options = o.Render
 		sinks = append(sinks, d)
 		return d
 	}, ctr)

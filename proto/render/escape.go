@@ -4,11 +4,33 @@ import "unicode/utf8"
 
 const hexDigits = "0123456789abcdef"
 
+// jsonPlain tells the bytes a JSON string holds as they are: ASCII from
+// space on, except the quote and the backslash.
+var jsonPlain = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendJSONBytes appends s as a JSON string, quotes included. Invalid
 // UTF-8 becomes U+FFFD so the output is always valid JSON; U+2028 and
 // U+2029 are escaped because some JavaScript parsers treat them as line
 // ends, which would split an NDJSON line.
 func appendJSONBytes(dst, s []byte) []byte {
+	// Nearly every path needs no escaping: one scan, one copy.
+	clean := true
+	for _, c := range s {
+		if !jsonPlain[c] {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
@@ -48,6 +70,18 @@ func appendJSONBytes(dst, s []byte) []byte {
 
 // appendJSONString is appendJSONBytes for a string.
 func appendJSONString(dst []byte, s string) []byte {
+	clean := true
+	for i := 0; i < len(s); i++ {
+		if !jsonPlain[s[i]] {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		dst = append(dst, '"')
+		dst = append(dst, s...)
+		return append(dst, '"')
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {

@@ -25,64 +25,8 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // room. Fields that do not apply to m are omitted; see the package doc for
 // the key names. m is only read, and nothing of it is retained.
 func AppendJSON(dst []byte, m *proto.Message, opts Options) []byte {
-	dst = append(dst, `{"time":"`...)
-	dst = appendUTC(dst, m.Time)
-	dst = append(dst, `","proto":"`...)
-	dst = append(dst, m.Proto.String()...)
-	dst = append(dst, `","kind":"`...)
-	dst = append(dst, m.Kind.String()...)
-	dst = append(dst, '"')
-	if m.Op != "" {
-		dst = append(dst, `,"op":`...)
-		dst = appendJSONString(dst, m.Op)
-	}
-	dst = append(dst, `,"src":"`...)
-	dst = appendAddrPort(dst, m.Src)
-	dst = append(dst, `","dst":"`...)
-	dst = appendAddrPort(dst, m.Dst)
-	dst = append(dst, '"')
-	if m.HasSession {
-		dst = append(dst, `,"session":"0x`...)
-		dst = appendHex(dst, uint64(m.Session))
-		dst = append(dst, '"')
-	}
-	if m.HasXid {
-		dst = appendJSONInt(dst, `,"xid":`, int64(m.Xid))
-	}
-	if m.HasZxid {
-		dst = appendJSONInt(dst, `,"zxid":`, m.Zxid)
-	}
-	if m.Proto == proto.ZK && m.Kind == proto.Reply {
-		dst = appendJSONInt(dst, `,"err":`, int64(m.Err))
-		if name := ErrName(m.Err); name != "" {
-			dst = append(dst, `,"err_name":"`...)
-			dst = append(dst, name...)
-			dst = append(dst, '"')
-		}
-	}
-	if m.Path != nil {
-		dst = append(dst, `,"path":`...)
-		dst = appendJSONBytes(dst, m.Path)
-	}
-	if m.Paired {
-		dst = append(dst, `,"latency":`...)
-		dst = appendSeconds(dst, m.Latency)
-	}
-	dst = appendJSONInt(dst, `,"size":`, int64(m.Size))
-	switch m.Proto {
-	case proto.ZK:
-		dst = appendZKJSON(dst, m)
-	case proto.ZAB:
-		dst = appendZABJSON(dst, &m.ZAB)
-	case proto.FLE:
-		dst = appendFLEJSON(dst, &m.FLE)
-	case proto.FourLetter:
-		if opts.ShowText && m.Text != nil {
-			dst = append(dst, `,"text":`...)
-			dst = appendJSONBytes(dst, m.Text)
-		}
-	}
-	return append(dst, '}', '\n')
+	e := Encoder{Options: opts}
+	return e.AppendJSON(dst, m)
 }
 
 func appendZKJSON(dst []byte, m *proto.Message) []byte {

@@ -1,6 +1,9 @@
 package render
 
-import "net/netip"
+import (
+	"math/bits"
+	"net/netip"
+)
 
 // The helpers below replace strconv and netip formatting on the offline
 // dump's path, where one message renders several numbers and two
@@ -19,13 +22,17 @@ const digits2 = "00010203040506070809" +
 	"80818283848586878889" +
 	"90919293949596979899"
 
-// appendUint is strconv.AppendUint(dst, v, 10).
+// appendUint is strconv.AppendUint(dst, v, 10). It writes the digits in
+// place, where a scratch array and an append cost a memmove call per number.
 func appendUint(dst []byte, v uint64) []byte {
 	if v < 10 {
 		return append(dst, byte('0'+v))
 	}
-	var b [20]byte
-	i := len(b)
+	n := uintLen(v)
+	l := len(dst)
+	dst = grow(dst, n)[:l+n]
+	b := dst[l : l+n]
+	i := n
 	for v >= 100 {
 		q := v / 100
 		r := (v - q*100) * 2
@@ -34,14 +41,26 @@ func appendUint(dst []byte, v uint64) []byte {
 		v = q
 	}
 	if v >= 10 {
-		i -= 2
-		b[i], b[i+1] = digits2[v*2], digits2[v*2+1]
+		b[1], b[0] = digits2[v*2+1], digits2[v*2]
 	} else {
-		i--
-		b[i] = byte('0' + v)
+		b[0] = byte('0' + v)
 	}
-	return append(dst, b[i:]...)
+	return dst
 }
+
+// uintLen is the number of decimal digits of v.
+func uintLen(v uint64) int {
+	// bits.Len64(v)*1233>>12 is log10 of v's power of two, which is
+	// either log10(v) or one less.
+	n := bits.Len64(v) * 1233 >> 12
+	if v >= pow10[n] {
+		n++
+	}
+	return max(n, 1)
+}
+
+var pow10 = [...]uint64{1, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10,
+	1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19}
 
 // appendInt is strconv.AppendInt(dst, v, 10).
 func appendInt(dst []byte, v int64) []byte {

@@ -1,0 +1,187 @@
+package render
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/zktap/zktap/proto"
+)
+
+// Encoder renders messages as [AppendJSON] and [AppendText] do, byte for
+// byte, remembering what repeats from one message to the next so that a
+// stream of messages costs less than the same messages rendered one by one:
+// the calendar part of the clock changes once a second, and a connection's
+// messages share their two endpoints. A dump renders millions of messages,
+// and these took a third of AppendJSON.
+//
+// The zero value is ready to use. An Encoder is not safe for concurrent
+// use; give each goroutine its own.
+type Encoder struct {
+	// Options applies to every message the Encoder renders.
+	Options
+
+	sec     int64    // the Unix second secText shows, when secOK
+	secOK   bool     //
+	secText [20]byte // "2006-01-02T15:04:05."
+
+	ends [2]endsText // the last two endpoint pairs: a request and its reply
+	next int         // the entry of ends to replace on a miss
+}
+
+// endsText is the JSON of one (src, dst) pair of IPv4 endpoints:
+// `,"src":"a.b.c.d:p","dst":"a.b.c.d:p"`, at most 60 bytes.
+type endsText struct {
+	src, dst netip.AddrPort
+	n        int // bytes of text; 0 means the entry is empty
+	text     [64]byte
+}
+
+// AppendJSON is [AppendJSON] with e.Options. It does not allocate when dst
+// has room.
+func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = e.appendTime(dst, m.Time)
+	dst = append(dst, protoKindJSON(m.Proto, m.Kind)...)
+	if m.Op != "" {
+		dst = append(dst, `,"op":`...)
+		dst = appendJSONString(dst, m.Op)
+	}
+	dst = e.appendEnds(dst, m.Src, m.Dst)
+	if m.HasSession {
+		dst = append(dst, `,"session":"0x`...)
+		dst = appendHex(dst, uint64(m.Session))
+		dst = append(dst, '"')
+	}
+	if m.HasXid {
+		dst = appendJSONInt(dst, `,"xid":`, int64(m.Xid))
+	}
+	if m.HasZxid {
+		dst = appendJSONInt(dst, `,"zxid":`, m.Zxid)
+	}
+	if m.Proto == proto.ZK && m.Kind == proto.Reply {
+		dst = appendJSONInt(dst, `,"err":`, int64(m.Err))
+		if name := ErrName(m.Err); name != "" {
+			dst = append(dst, `,"err_name":"`...)
+			dst = append(dst, name...)
+			dst = append(dst, '"')
+		}
+	}
+	if m.Path != nil {
+		dst = append(dst, `,"path":`...)
+		dst = appendJSONBytes(dst, m.Path)
+	}
+	if m.Paired {
+		dst = append(dst, `,"latency":`...)
+		dst = appendSeconds(dst, m.Latency)
+	}
+	dst = appendJSONInt(dst, `,"size":`, int64(m.Size))
+	switch m.Proto {
+	case proto.ZK:
+		dst = appendZKJSON(dst, m)
+	case proto.ZAB:
+		dst = appendZABJSON(dst, &m.ZAB)
+	case proto.FLE:
+		dst = appendFLEJSON(dst, &m.FLE)
+	case proto.FourLetter:
+		if e.ShowText && m.Text != nil {
+			dst = append(dst, `,"text":`...)
+			dst = appendJSONBytes(dst, m.Text)
+		}
+	}
+	return append(dst, '}', '\n')
+}
+
+// AppendText is [AppendText] with e.Options.
+func (e *Encoder) AppendText(dst []byte, m *proto.Message) []byte {
+	return AppendText(dst, m, e.Options)
+}
+
+// appendTime is appendUTC, with the date and time of day of the last
+// second kept: only the nine digits of the fraction change within a second.
+func (e *Encoder) appendTime(dst []byte, t time.Time) []byte {
+	sec := t.Unix()
+	if !e.secOK || sec != e.sec {
+		var b [30]byte
+		if len(appendUTC(b[:0], t)) != len(b) {
+			// A year outside 0..9999: rare enough not to cache.
+			return appendUTC(dst, t)
+		}
+		copy(e.secText[:], b[:20])
+		e.sec, e.secOK = sec, true
+	}
+	dst = append(dst, e.secText[:]...)
+	ns := uint32(t.Nanosecond())
+	l := len(dst)
+	dst = grow(dst, 10)[:l+10]
+	b := dst[l : l+10]
+	b[9] = 'Z'
+	b[8] = byte('0' + ns%10)
+	ns /= 10
+	for i := 6; i >= 0; i -= 2 {
+		r := ns % 100 * 2
+		ns /= 100
+		b[i], b[i+1] = digits2[r], digits2[r+1]
+	}
+	return dst
+}
+
+// appendEnds appends `,"src":"…","dst":"…"`, from a cache of the last two
+// IPv4 pairs; other addresses are written each time.
+func (e *Encoder) appendEnds(dst []byte, src, dstAP netip.AddrPort) []byte {
+	for i := range e.ends {
+		c := &e.ends[i]
+		if c.n > 0 && c.src == src && c.dst == dstAP {
+			return append(dst, c.text[:c.n]...)
+		}
+	}
+	if !src.Addr().Is4() || !dstAP.Addr().Is4() {
+		return appendEndsJSON(dst, src, dstAP)
+	}
+	c := &e.ends[e.next]
+	e.next ^= 1
+	c.src, c.dst = src, dstAP
+	c.n = len(appendEndsJSON(c.text[:0], src, dstAP))
+	return append(dst, c.text[:c.n]...)
+}
+
+func appendEndsJSON(dst []byte, src, dstAP netip.AddrPort) []byte {
+	dst = append(dst, `,"src":"`...)
+	dst = appendAddrPort(dst, src)
+	dst = append(dst, `","dst":"`...)
+	dst = appendAddrPort(dst, dstAP)
+	return append(dst, '"')
+}
+
+// protoKinds holds `","proto":"P","kind":"K"` for every Proto and Kind
+// value that has a name (index 0 is "unknown"), so that the fixed head of a
+// line is one copy. It is built once and only read.
+var protoKinds = func() (t [proto.NumProtos][numKinds]string) {
+	for p := range t {
+		for k := range t[p] {
+			t[p][k] = `","proto":"` + proto.Proto(p).String() + `","kind":"` + proto.Kind(k).String() + `"`
+		}
+	}
+	return t
+}()
+
+// numKinds counts the Kind values with a name, "unknown" (0) included.
+const numKinds = int(proto.Event) + 1
+
+func protoKindJSON(p proto.Proto, k proto.Kind) string {
+	// Out-of-range values are "unknown", the same as at index 0.
+	if int(p) >= len(protoKinds) {
+		p = 0
+	}
+	if int(k) >= numKinds {
+		k = 0
+	}
+	return protoKinds[p][k]
+}
+
+// grow makes room for n more bytes in dst without changing its length.
+func grow(dst []byte, n int) []byte {
+	if cap(dst)-len(dst) < n {
+		dst = append(dst[:cap(dst)], make([]byte, n)...)[:len(dst)]
+	}
+	return dst
+}

@@ -1,0 +1,103 @@
+package render
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/zktap/zktap/proto"
+)
+
+// TestEncoderMatchesAppendJSON renders streams of messages with one
+// Encoder, whose caches carry over from message to message, and compares
+// every line with AppendJSON's, which starts cold each time (and is held to
+// the golden file by TestGolden). The streams change what the caches key
+// on: the second, the day, the year's range, the endpoint pair, its
+// direction, a third pair evicting one of two, and IPv6.
+func TestEncoderMatchesAppendJSON(t *testing.T) {
+	base := messages()
+	third := netip.MustParseAddrPort("192.168.100.200:65535")
+	times := []time.Time{
+		t0,
+		t0.Add(1),                // same second
+		t0.Add(time.Second),      // next second
+		t0.Add(-time.Second),     // back again
+		t0.Add(24 * time.Hour),   // next day
+		time.Unix(0, 0),          // epoch
+		time.Unix(-1, 999999999), // just before it
+		time.Unix(-1, 999999999), // same, cached
+		time.Date(10000, 1, 1, 0, 0, 0, 5, time.UTC), // five-digit year: not cached
+		time.Date(10000, 1, 1, 0, 0, 0, 6, time.UTC),
+		time.Date(-1, 12, 31, 23, 59, 59, 1, time.UTC),
+		t0.In(time.FixedZone("x", 3600)), // same instant, other zone
+	}
+	pairs := [][2]netip.AddrPort{
+		{client, server}, {server, client}, {client, server},
+		{third, server}, {client, server}, {server, third}, {server, client},
+		{client6, server6}, {server6, client6}, {client, server6}, {{}, {}},
+		{client, netip.AddrPortFrom(client.Addr(), 1)},
+	}
+	for _, opts := range []Options{{}, {ShowText: true}} {
+		var e Encoder
+		e.Options = opts
+		var got, want []byte
+		n := 0
+		for i, tm := range times {
+			for j, pr := range pairs {
+				m := base[(i*len(pairs)+j)%len(base)].m
+				m.Time, m.Src, m.Dst = tm, pr[0], pr[1]
+				got = e.AppendJSON(got[:0], &m)
+				want = AppendJSON(want[:0], &m, opts)
+				if diff := cmp.Diff(string(want), string(got)); diff != "" {
+					t.Fatalf("message %d (time %d, pair %d) (-want +got):\n%s", n, i, j, diff)
+				}
+				n++
+			}
+		}
+	}
+}
+
+// TestProtoKindJSON: the head table covers out-of-range values as
+// Proto.String and Kind.String do.
+func TestProtoKindJSON(t *testing.T) {
+	for p := range 256 {
+		for k := range 256 {
+			want := `","proto":"` + proto.Proto(p).String() + `","kind":"` + proto.Kind(k).String() + `"`
+			if got := protoKindJSON(proto.Proto(p), proto.Kind(k)); got != want {
+				t.Fatalf("protoKindJSON(%d, %d) = %q, want %q", p, k, got, want)
+			}
+		}
+	}
+}
+
+func TestEncoderNoAlloc(t *testing.T) {
+	buf := make([]byte, 0, 4096)
+	var e Encoder
+	e.ShowText = true
+	msgs := messages()
+	i := 0
+	n := testing.AllocsPerRun(1000, func() {
+		m := &msgs[i%len(msgs)].m
+		m.Time = m.Time.Add(time.Duration(i) * 300 * time.Millisecond)
+		buf = e.AppendJSON(buf[:0], m)
+		i++
+	})
+	if n != 0 {
+		t.Errorf("Encoder.AppendJSON allocates %v times per message", n)
+	}
+}
+
+// BenchmarkEncoderJSON renders a request and its reply alternately, as a
+// dump meets them.
+func BenchmarkEncoderJSON(b *testing.B) {
+	msgs := messages()
+	req, rep := msgs[0].m, msgs[1].m
+	buf := make([]byte, 0, 1024)
+	var e Encoder
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = e.AppendJSON(buf[:0], &req)
+		buf = e.AppendJSON(buf, &rep)
+	}
+}
