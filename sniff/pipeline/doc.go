@@ -15,6 +15,18 @@
 // instead, because a file can wait and losing bytes of it would only make
 // the output wrong.
 //
+// # Inline
+//
+// With Config.Inline and a single worker there is no hand-off at all: the
+// capture goroutine runs the worker's code on each segment itself, with the
+// payload still in the source's buffer (the kernel ring, live), which stays
+// valid until the next read. Live capture uses it by default. Measured under
+// a real ZooKeeper's full load (testdata/bench), the batch copy, the channel
+// operations and the wake-ups of a second goroutine cost more CPU than
+// decoding; one goroutine still decodes millions of messages a second, far
+// above what a ZooKeeper server can serve, and the ring buffers a burst while
+// it decodes. A file is read faster with a worker decoding beside the reader.
+//
 // # Bounds
 //
 // The flow table holds at most Config.MaxFlows connections; beyond it the
