@@ -11,17 +11,8 @@ import (
 	"github.com/zktap/zktap/proto"
 )
 
-// opPath keys a counter by op name (a static string, see proto.Message.Op)
-// and path id.
-type opPath struct {
-	op   string
-	path uint32
-}
-
-type opCode struct {
-	op   string
-	code int32
-}
+// Counters by op are keyed by key(op id, path id) or key(op id, error
+// code); op ids are the shard's (opTable) or, once merged, the snapshot's.
 
 type evPath struct {
 	ev   int32
@@ -103,24 +94,24 @@ type cand struct {
 	answered uint64
 	latSum   float64
 	// ops counts requests per op and normalised path, for zktraffic's
-	// per_ip/<Op>Request<path>:<ip> keys; past maxOps entries a new path
-	// folds into the op's "other" path.
+	// per_ip/<Op>Request<path>:<ip> keys, by key(op id, path id); past
+	// maxOps entries a new path folds into the op's "other" path.
 	// Values are pointers so that counting a known key is one map lookup,
 	// not a lookup and an assignment (two hashes of the key).
-	ops map[opPath]*traffic
+	ops map[uint64]*traffic
 }
 
-func (c *cand) request(op string, path, size uint64) {
+func (c *cand) request(op, path uint32, size uint64) {
 	c.req.n++
 	c.req.bytes += size
 	if c.ops == nil {
-		c.ops = make(map[opPath]*traffic, 4)
+		c.ops = make(map[uint64]*traffic, 4)
 	}
-	k := opPath{op: op, path: uint32(path)}
+	k := key(op, path)
 	t := c.ops[k]
 	if t == nil {
 		if len(c.ops) >= maxOps {
-			k.path = pathOther
+			k = key(op, pathOther)
 			if t = c.ops[k]; t == nil && len(c.ops) >= 2*maxOps {
 				return // even the folded keys are at their bound
 			}
@@ -135,13 +126,13 @@ func (c *cand) request(op string, path, size uint64) {
 }
 
 // count adds one frame of size bytes under k in m, a map of at most limit
-// keys; past it, new keys fold into k's op Overflow. Values are pointers
-// so that a known key costs one lookup.
-func count(m map[opPath]*traffic, k opPath, limit int, size uint64) {
+// keys; past it, new keys fold into op Overflow with k's path. Values are
+// pointers so that a known key costs one lookup.
+func count(m map[uint64]*traffic, k uint64, limit int, size uint64) {
 	t := m[k]
 	if t == nil {
 		if len(m) >= limit {
-			k.op = Overflow
+			k = key(opOther, keyLo(k))
 			t = m[k]
 		}
 		if t == nil {
@@ -161,16 +152,23 @@ type Shard struct {
 
 	scratch []byte
 	paths   map[string]uint32 // normalised path -> admitted id (cache of st.paths)
+	// pathsAll: paths holds every id of st.paths, which is full, so a
+	// path it lacks folds without asking st.paths (and taking its lock).
+	pathsAll bool
 	raw     map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
 	rawCap  int
 	folded  uint64 // observations whose path went to Overflow
 
-	req, rep   map[opPath]*traffic
-	errs       map[opCode]uint64
-	lat        map[string]*hist
-	latPath    map[opPath]*hist
-	multi      map[opPath]uint64
-	watchSet   map[opPath]uint64
+	// ops interns the op names of client-protocol messages; the maps
+	// below are keyed by key(op id, path id), errs by key(op id, code),
+	// and lat is indexed by op id.
+	ops        *opTable
+	req, rep   map[uint64]*traffic
+	errs       map[uint64]uint64
+	lat        []hist
+	latPath    map[uint64]*hist
+	multi      map[uint64]uint64
+	watchSet   map[uint64]uint64
 	watchFired map[evPath]uint64
 
 	connects, reconnects                 uint64
@@ -189,11 +187,15 @@ type Shard struct {
 
 	clients map[netip.Addr]*cand
 	auths   map[string]*cand
-	// last caches the candidates of the connection seen last: requests
-	// and replies come in runs per connection, and the lookups it saves
-	// (connection identity, client, auth) were a third of Observe. It is
-	// dropped whenever conns, clients or auths lose or change a key.
-	last        lastConn
+	// recent caches the candidates of recently seen connections, by
+	// client port: the lookups it saves (connection identity, client,
+	// auth) were a third of Observe. One entry was not enough: a
+	// pipelining client sends requests in runs, but the server's replies
+	// to several connections interleave. Entries are valid while their
+	// gen is the shard's gen, which moves on whenever conns, clients or
+	// auths lose or change a key.
+	recent      [recentConns]lastConn
+	gen         uint64
 	clientTotal cand // every client-protocol request and answered reply
 	clientsUntr uint64
 	authsUntr   uint64
@@ -207,13 +209,13 @@ func newShard(st *Stats) *Shard {
 		paths:       make(map[string]uint32),
 		raw:         make(map[string]uint32),
 		rawCap:      4 * st.cfg.MaxPaths,
-		req:         make(map[opPath]*traffic),
-		rep:         make(map[opPath]*traffic),
-		errs:        make(map[opCode]uint64),
-		lat:         make(map[string]*hist),
-		latPath:     make(map[opPath]*hist),
-		multi:       make(map[opPath]uint64),
-		watchSet:    make(map[opPath]uint64),
+		ops:         newOpTable(),
+		req:         make(map[uint64]*traffic),
+		rep:         make(map[uint64]*traffic),
+		errs:        make(map[uint64]uint64),
+		latPath:     make(map[uint64]*hist),
+		multi:       make(map[uint64]uint64),
+		watchSet:    make(map[uint64]uint64),
 		watchFired:  make(map[evPath]uint64),
 		fourLW:      make(map[string]uint64),
 		zab:         make(map[string]uint64),
@@ -222,16 +224,23 @@ func newShard(st *Stats) *Shard {
 		clients:     make(map[netip.Addr]*cand),
 		auths:       make(map[string]*cand),
 		candsPerTop: candidateCap(st.cfg.TopClients, st.cfg.TopAuths),
+		gen:         1, // entries of recent start invalid
 	}
 }
 
-// lastConn is Shard.last: the client and auth candidates of conn (nil when
-// their top-N table was full).
+// lastConn is an entry of Shard.recent: the client and auth candidates of
+// conn (nil when their top-N table was full), valid while gen is current.
 type lastConn struct {
-	ok           bool
+	gen          uint64
 	conn         netip.AddrPort
 	client, auth *cand
 }
+
+// recentConns is the size of Shard.recent, a power of two.
+const recentConns = 64
+
+// forget invalidates every entry of s.recent.
+func (s *Shard) forget() { s.gen++ }
 
 // candidateCap is how many candidates a shard tracks per top-N table:
 // generous enough that a heavy hitter arriving between two collections is
@@ -307,11 +316,18 @@ func (s *Shard) normalizedID(p []byte) uint32 {
 	if id, ok := s.paths[string(s.scratch)]; ok {
 		return id
 	}
+	if s.pathsAll {
+		s.folded++
+		return pathOther
+	}
 	id, ok := s.st.paths.lookup(s.scratch)
 	if !ok {
 		// Not cached: this cache holds admitted paths only, so it stays
-		// within MaxPaths however many distinct paths arrive.
+		// within MaxPaths however many distinct paths arrive. The table
+		// is full for good, so its ids are final: take them all once.
 		s.folded++
+		s.st.paths.copyTo(s.paths)
+		s.pathsAll = true
 		return pathOther
 	}
 	s.paths[string(s.scratch)] = id
@@ -333,11 +349,11 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 			// A new TCP connection from this endpoint starts unauthenticated.
 			delete(s.conns, client)
-			s.last.ok = false
+			s.forget()
 			return
 		}
-		p := s.pathID(m.Path)
-		k := opPath{op: m.Op, path: p}
+		op, p := s.ops.id(m.Op), s.pathID(m.Path)
+		k := key(op, p)
 		count(s.req, k, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
 
 		switch m.Op {
@@ -358,18 +374,18 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 		case "setWatches", "setWatches2":
 			if m.ZK.Watches > 0 {
-				s.watchSet[opPath{op: m.Op, path: pathNone}] += uint64(m.ZK.Watches)
+				s.watchSet[key(op, pathNone)] += uint64(m.ZK.Watches)
 			}
 		case "multi", "multiRead":
 			for i := range m.ZK.Sub {
 				sub := &m.ZK.Sub[i]
-				s.multi[opPath{op: sub.Op, path: s.pathID(sub.Path)}]++
+				s.multi[key(s.ops.id(sub.Op), s.pathID(sub.Path))]++
 			}
 		}
 		if m.ZK.Watch {
 			s.watchSet[k]++
 		}
-		s.topRequest(client, m.Op, p, uint64(max(m.Size, 0)))
+		s.topRequest(client, op, p, uint64(max(m.Size, 0)))
 
 	case proto.Reply:
 		if m.Op == "connect" {
@@ -388,15 +404,15 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 			return
 		}
-		p := s.pathID(m.Path)
-		k := opPath{op: m.Op, path: p}
+		op, p := s.ops.id(m.Op), s.pathID(m.Path)
+		k := key(op, p)
 		count(s.rep, k, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
 		if m.Err != 0 {
-			ek := opCode{op: m.Op, code: m.Err}
+			ek := key(op, uint32(m.Err))
 			if _, ok := s.errs[ek]; !ok && len(s.errs) >= maxErrKeys {
 				// Codes come off the wire; a damaged stream must not
 				// grow this map without bound.
-				ek = opCode{op: Overflow}
+				ek = key(opOther, 0)
 			}
 			s.errs[ek]++
 		}
@@ -410,12 +426,11 @@ func (s *Shard) observeZK(m *proto.Message) {
 		}
 		if m.Paired {
 			sec := m.Latency.Seconds()
-			h := s.lat[m.Op]
-			if h == nil {
-				h = &hist{}
-				s.lat[m.Op] = h
+			if int(op) >= len(s.lat) {
+				// Once per op name: op ids are dense and bounded by maxOps.
+				s.lat = append(s.lat, make([]hist, int(op)+1-len(s.lat))...)
 			}
-			h.observe(&s.st.cfg, sec)
+			s.lat[op].observe(&s.st.cfg, sec)
 			if s.st.cfg.PathLatency {
 				h := s.latPath[k]
 				if h == nil {
@@ -452,7 +467,7 @@ func (s *Shard) setIdentity(c netip.AddrPort, scheme, user []byte) {
 			break
 		}
 	}
-	s.last.ok = false
+	s.forget()
 	var b strings.Builder
 	b.Grow(len(scheme) + 1 + len(user))
 	b.Write(scheme)
@@ -478,20 +493,21 @@ func (s *Shard) identity(c netip.AddrPort) string {
 	return NoAuth
 }
 
-func (s *Shard) topRequest(c netip.AddrPort, op string, path uint32, size uint64) {
+func (s *Shard) topRequest(c netip.AddrPort, op, path uint32, size uint64) {
 	s.clientTotal.req.n++
 	s.clientTotal.req.bytes += size
-	if !s.last.ok || s.last.conn != c {
-		s.last = lastConn{ok: true, conn: c,
+	e := &s.recent[c.Port()%recentConns]
+	if e.gen != s.gen || e.conn != c {
+		*e = lastConn{gen: s.gen, conn: c,
 			client: s.clientCand(c.Addr().Unmap()), auth: s.authCand(s.identity(c))}
 	}
-	if k := s.last.client; k != nil {
-		k.request(op, uint64(path), size)
+	if k := e.client; k != nil {
+		k.request(op, path, size)
 	} else {
 		s.clientsUntr++
 	}
-	if k := s.last.auth; k != nil {
-		k.request(op, uint64(path), size)
+	if k := e.auth; k != nil {
+		k.request(op, path, size)
 	} else {
 		s.authsUntr++
 	}
@@ -501,9 +517,11 @@ func (s *Shard) topReply(c netip.AddrPort, sec float64) {
 	s.clientTotal.answered++
 	s.clientTotal.latSum += sec
 	var kc, ka *cand
-	if s.last.ok && s.last.conn == c {
-		kc, ka = s.last.client, s.last.auth
+	if e := &s.recent[c.Port()%recentConns]; e.gen == s.gen && e.conn == c {
+		kc, ka = e.client, e.auth
 	} else {
+		// Not cached, and not cached now: a reply does not make its
+		// client a candidate, so there may be no candidate to cache.
 		kc, ka = s.clients[c.Addr().Unmap()], s.auths[s.identity(c)]
 	}
 	if kc != nil {

@@ -144,14 +144,16 @@ type ConnIdentity struct {
 	Identity string
 }
 
-// merged is the sum of all shards before the top-N election.
+// merged is the sum of all shards before the top-N election. Its keys use
+// op ids of its own (ops), into which each shard's ids are translated.
 type merged struct {
-	req, rep   map[opPath]traffic
-	errs       map[opCode]uint64
-	lat        map[string]*hist
-	latPath    map[opPath]*hist
-	multi      map[opPath]uint64
-	watchSet   map[opPath]uint64
+	ops        opNames
+	req, rep   map[uint64]traffic
+	errs       map[uint64]uint64
+	lat        []hist
+	latPath    map[uint64]*hist
+	multi      map[uint64]uint64
+	watchSet   map[uint64]uint64
 	watchFired map[evPath]uint64
 	fourLW     map[string]uint64
 	zab        map[string]uint64
@@ -167,9 +169,10 @@ func (s *Stats) Snapshot() *Snapshot {
 	defer s.topMu.Unlock()
 
 	g := merged{
-		req: map[opPath]traffic{}, rep: map[opPath]traffic{}, errs: map[opCode]uint64{},
-		lat: map[string]*hist{}, latPath: map[opPath]*hist{}, multi: map[opPath]uint64{},
-		watchSet: map[opPath]uint64{}, watchFired: map[evPath]uint64{},
+		ops: opNames{ids: map[string]uint32{}},
+		req: map[uint64]traffic{}, rep: map[uint64]traffic{}, errs: map[uint64]uint64{},
+		latPath: map[uint64]*hist{}, multi: map[uint64]uint64{},
+		watchSet: map[uint64]uint64{}, watchFired: map[evPath]uint64{},
 		fourLW: map[string]uint64{}, zab: map[string]uint64{}, fle: map[string]uint64{},
 		clients: map[netip.Addr]*cand{}, auths: map[string]*cand{},
 	}
@@ -178,19 +181,27 @@ func (s *Stats) Snapshot() *Snapshot {
 	var zabAck, zabCom hist
 	for _, sh := range s.shards {
 		sh.mu.Lock()
-		addTrafficPtr(g.req, sh.req)
-		addTrafficPtr(g.rep, sh.rep)
-		addCounts(g.errs, sh.errs)
-		addHists(g.lat, sh.lat)
-		addHists(g.latPath, sh.latPath)
-		addCounts(g.multi, sh.multi)
-		addCounts(g.watchSet, sh.watchSet)
+		x := g.ops.translate(sh.ops.names)
+		addTrafficPtr(g.req, sh.req, x)
+		addTrafficPtr(g.rep, sh.rep, x)
+		addOpCounts(g.errs, sh.errs, x)
+		for op := range sh.lat {
+			if h := &sh.lat[op]; h.counts != nil {
+				if id := x[op]; int(id) >= len(g.lat) {
+					g.lat = append(g.lat, make([]hist, int(id)+1-len(g.lat))...)
+				}
+				g.lat[x[op]].add(h)
+			}
+		}
+		addHists(g.latPath, sh.latPath, x)
+		addOpCounts(g.multi, sh.multi, x)
+		addOpCounts(g.watchSet, sh.watchSet, x)
 		addCounts(g.watchFired, sh.watchFired)
 		addCounts(g.fourLW, sh.fourLW)
 		addCounts(g.zab, sh.zab)
 		addCounts(g.fle, sh.fle)
-		addCands(g.clients, sh.clients)
-		addCands(g.auths, sh.auths)
+		addCands(g.clients, sh.clients, x)
+		addCands(g.auths, sh.auths, x)
 		zabAck.add(&sh.zabAck)
 		zabCom.add(&sh.zabCom)
 		out.Connects += sh.connects
@@ -220,26 +231,29 @@ func (s *Stats) Snapshot() *Snapshot {
 	out.TotalAnswered = total.answered
 	out.TotalLatencySum = total.latSum
 
+	ops := g.ops.names
 	for k, t := range g.req {
-		out.Requests = append(out.Requests, OpPath{Op: k.op, Path: names[k.path], Traffic: toT(t)})
+		out.Requests = append(out.Requests, OpPath{Op: ops[keyOp(k)], Path: names[keyLo(k)], Traffic: toT(t)})
 	}
 	for k, t := range g.rep {
-		out.Replies = append(out.Replies, OpPath{Op: k.op, Path: names[k.path], Traffic: toT(t)})
+		out.Replies = append(out.Replies, OpPath{Op: ops[keyOp(k)], Path: names[keyLo(k)], Traffic: toT(t)})
 	}
 	for k, n := range g.errs {
-		out.Errors = append(out.Errors, OpError{Op: k.op, Code: k.code, Count: n})
+		out.Errors = append(out.Errors, OpError{Op: ops[keyOp(k)], Code: int32(keyLo(k)), Count: n})
 	}
-	for op, h := range g.lat {
-		out.Latency = append(out.Latency, OpHistogram{Op: op, Histogram: h.export(&s.cfg)})
+	for op := range g.lat {
+		if h := &g.lat[op]; h.counts != nil {
+			out.Latency = append(out.Latency, OpHistogram{Op: ops[op], Histogram: h.export(&s.cfg)})
+		}
 	}
 	for k, h := range g.latPath {
-		out.PathLatency = append(out.PathLatency, OpHistogram{Op: k.op, Path: names[k.path], Histogram: h.export(&s.cfg)})
+		out.PathLatency = append(out.PathLatency, OpHistogram{Op: ops[keyOp(k)], Path: names[keyLo(k)], Histogram: h.export(&s.cfg)})
 	}
 	for k, n := range g.multi {
-		out.MultiOps = append(out.MultiOps, OpPath{Op: k.op, Path: names[k.path], Traffic: Traffic{Count: n}})
+		out.MultiOps = append(out.MultiOps, OpPath{Op: ops[keyOp(k)], Path: names[keyLo(k)], Traffic: Traffic{Count: n}})
 	}
 	for k, n := range g.watchSet {
-		out.WatchesSet = append(out.WatchesSet, OpPath{Op: k.op, Path: names[k.path], Traffic: Traffic{Count: n}})
+		out.WatchesSet = append(out.WatchesSet, OpPath{Op: ops[keyOp(k)], Path: names[keyLo(k)], Traffic: Traffic{Count: n}})
 	}
 	for k, n := range g.watchFired {
 		out.WatchesFired = append(out.WatchesFired, WatchEvent{Type: EventName(k.ev), Path: names[k.path], Count: n})
@@ -260,8 +274,8 @@ func (s *Stats) Snapshot() *Snapshot {
 		Duration: e.duration.export(&s.cfg)}
 	s.fleMu.Unlock()
 
-	out.Clients = elect(&s.clients, g.clients, total, func(a netip.Addr) string { return a.String() }, names)
-	out.Auths = elect(&s.auths, g.auths, total, func(id string) string { return id }, names)
+	out.Clients = elect(&s.clients, g.clients, total, func(a netip.Addr) string { return a.String() }, ops, names)
+	out.Auths = elect(&s.auths, g.auths, total, func(id string) string { return id }, ops, names)
 	s.prune(g)
 
 	sortOpPath(out.Requests)
@@ -308,8 +322,36 @@ func fill(c []uint64, bounds []float64) []uint64 {
 	return c
 }
 
-func addTraffic[K comparable](dst, src map[K]traffic) {
+// opNames is the op id table of a merge: names from every shard, each
+// given one id. It holds at most shards*(maxOps+1) names.
+type opNames struct {
+	ids   map[string]uint32
+	names []string
+}
+
+// translate returns the merge's id of each of a shard's op names, indexed
+// by the shard's id.
+func (t *opNames) translate(shard []string) []uint32 {
+	x := make([]uint32, len(shard))
+	for i, name := range shard {
+		id, ok := t.ids[name]
+		if !ok {
+			id = uint32(len(t.names))
+			t.names = append(t.names, name)
+			t.ids[name] = id
+		}
+		x[i] = id
+	}
+	return x
+}
+
+// rekey translates the op half of a shard's key to the merge's op id.
+func rekey(k uint64, x []uint32) uint64 { return key(x[keyOp(k)], keyLo(k)) }
+
+// addTrafficPtr adds a shard's traffic counters to dst.
+func addTrafficPtr(dst map[uint64]traffic, src map[uint64]*traffic, x []uint32) {
 	for k, t := range src {
+		k = rekey(k, x)
 		d := dst[k]
 		d.n += t.n
 		d.bytes += t.bytes
@@ -317,13 +359,10 @@ func addTraffic[K comparable](dst, src map[K]traffic) {
 	}
 }
 
-// addTrafficPtr is addTraffic from a shard's map of pointers.
-func addTrafficPtr[K comparable](dst map[K]traffic, src map[K]*traffic) {
-	for k, t := range src {
-		d := dst[k]
-		d.n += t.n
-		d.bytes += t.bytes
-		dst[k] = d
+// addOpCounts adds a shard's counters keyed by op to dst.
+func addOpCounts(dst, src map[uint64]uint64, x []uint32) {
+	for k, n := range src {
+		dst[rekey(k, x)] += n
 	}
 }
 
@@ -333,8 +372,9 @@ func addCounts[K comparable](dst, src map[K]uint64) {
 	}
 }
 
-func addHists[K comparable](dst, src map[K]*hist) {
+func addHists(dst, src map[uint64]*hist, x []uint32) {
 	for k, h := range src {
+		k = rekey(k, x)
 		d := dst[k]
 		if d == nil {
 			d = &hist{}
@@ -344,11 +384,11 @@ func addHists[K comparable](dst, src map[K]*hist) {
 	}
 }
 
-func addCands[K comparable](dst, src map[K]*cand) {
+func addCands[K comparable](dst, src map[K]*cand, x []uint32) {
 	for k, c := range src {
 		d := dst[k]
 		if d == nil {
-			d = &cand{ops: map[opPath]*traffic{}}
+			d = &cand{ops: map[uint64]*traffic{}}
 			dst[k] = d
 		}
 		d.req.n += c.req.n
@@ -356,6 +396,7 @@ func addCands[K comparable](dst, src map[K]*cand) {
 		d.answered += c.answered
 		d.latSum += c.latSum
 		for op, t := range c.ops {
+			op = rekey(op, x)
 			o := d.ops[op]
 			if o == nil {
 				o = &traffic{}
@@ -392,7 +433,7 @@ type topState[K comparable] struct {
 // members' exported values. Members leave only when displaced, and their
 // since-election counts then return to Overflow, so every exported series
 // is monotonic.
-func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name func(K) string, paths []string) []Top {
+func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name func(K) string, ops, paths []string) []Top {
 	type kc struct {
 		k K
 		c *cand
@@ -432,10 +473,10 @@ func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name fu
 		}
 		for k, o := range r.c.ops {
 			path := Overflow // admitted after paths was read: shown next scrape
-			if int(k.path) < len(paths) {
-				path = paths[k.path]
+			if p := keyLo(k); int(p) < len(paths) {
+				path = paths[p]
 			}
-			t.Ops = append(t.Ops, OpTraffic{Op: k.op, Path: path, Traffic: toT(*o)})
+			t.Ops = append(t.Ops, OpTraffic{Op: ops[keyOp(k)], Path: path, Traffic: toT(*o)})
 		}
 		slices.SortFunc(t.Ops, func(a, b OpTraffic) int { return cmp.Or(cmp.Compare(a.Op, b.Op), cmp.Compare(a.Path, b.Path)) })
 		other.Requests.Count -= t.Requests.Count
@@ -460,7 +501,7 @@ func (s *Stats) prune(g merged) {
 	keepA := keepSet(g.auths, 4*s.cfg.TopAuths)
 	for _, sh := range s.shards {
 		sh.mu.Lock()
-		sh.last.ok = false // its candidates may be deleted below
+		sh.forget() // its candidates may be deleted below
 		if len(sh.clients) > sh.candsPerTop/2 {
 			for k := range sh.clients {
 				if _, ok := keepC[k]; !ok {

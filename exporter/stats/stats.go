@@ -182,6 +182,16 @@ func (t *pathTable) lookup(p []byte) (id uint32, ok bool) {
 	return id, true
 }
 
+// copyTo adds every admitted path to dst. The keys are the table's own
+// strings, so nothing is copied but the map entries.
+func (t *pathTable) copyTo(dst map[string]uint32) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for name, id := range t.ids {
+		dst[name] = id
+	}
+}
+
 // snapshotNames returns the id->name table; names are never removed, so a
 // copy of the slice header is enough.
 func (t *pathTable) snapshotNames() []string {

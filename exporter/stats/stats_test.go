@@ -451,7 +451,7 @@ func BenchmarkSnapshot(b *testing.B) {
 // connection on the same endpoint and replies in between (the shard caches
 // the last connection's candidates; every change must drop that cache).
 func TestAuthIdentityChanges(t *testing.T) {
-	c, other := "10.1.1.1:5000", "10.1.1.2:5000"
+	c, other, sibling := "10.1.1.1:5000", "10.1.1.2:5000", "10.1.1.1:5001"
 	auth := func(user string) *proto.Message {
 		m := req(c, "auth", "", 40)
 		m.ZK.AuthScheme, m.ZK.AuthUser = []byte("digest"), []byte(user)
@@ -491,6 +491,16 @@ func TestAuthIdentityChanges(t *testing.T) {
 			want:     map[string]uint64{"digest:alice": 2, NoAuth: 1, Overflow: 0},
 			answered: map[string]uint64{"digest:alice": 1, NoAuth: 1, Overflow: 0},
 		},
+		{
+			// Both connections are cached at once (different ports); the
+			// auth of one must not leave its cached noauth candidate.
+			name: "interleaved connections of one client",
+			msgs: []*proto.Message{req(c, "exists", "/a", 20), req(sibling, "exists", "/a", 20), auth("alice"),
+				req(c, "exists", "/a", 20), rep(sibling, "exists", "/a", 20, 0, time.Millisecond),
+				rep(c, "exists", "/a", 20, 0, time.Millisecond), req(sibling, "exists", "/a", 20)},
+			want:     map[string]uint64{"digest:alice": 2, NoAuth: 3, Overflow: 0},
+			answered: map[string]uint64{"digest:alice": 1, NoAuth: 1, Overflow: 0},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -510,5 +520,31 @@ func TestAuthIdentityChanges(t *testing.T) {
 				t.Errorf("answered by identity (-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestPathTableFull: once the path table is full, a shard that saw none of
+// its paths still counts each admitted path under its own name and folds
+// the others, however it learnt that the table was full.
+func TestPathTableFull(t *testing.T) {
+	s := New(Config{Shards: 2, MaxPaths: 3}, fixedNow)
+	c := "10.1.1.1:5000"
+	for _, p := range []string{"/a", "/b", "/c", "/d"} {
+		s.Shard(0).Observe(req(c, "exists", p, 10))
+	}
+	for _, p := range []string{"/e", "/a", "/b", "/f", "/c", "/b/#", "/a"} {
+		s.Shard(1).Observe(req(c, "exists", p, 10))
+	}
+	snap := s.Snapshot()
+	got := map[string]uint64{}
+	for _, r := range snap.Requests {
+		got[r.Path] = r.Count
+	}
+	want := map[string]uint64{"/a": 3, "/b": 2, "/c": 2, Overflow: 4}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("requests by path (-want +got):\n%s", diff)
+	}
+	if snap.PathsFolded != 4 || snap.PathsTracked != 3 {
+		t.Errorf("PathsFolded = %d, PathsTracked = %d; want 4, 3", snap.PathsFolded, snap.PathsTracked)
 	}
 }

@@ -1,0 +1,87 @@
+package stats
+
+import (
+	"strings"
+	"unsafe"
+)
+
+// opTable interns op names to small ids, so that the shard's counters are
+// keyed by integers (one multiply-and-shift hash in the runtime's fast
+// 64-bit map variant) instead of by structs holding a string (the generic
+// map path and a string hash of the op on every lookup). Ids are per table
+// and permanent: a name keeps its id for the table's lifetime.
+//
+// Id opOther is Overflow. At most maxOps other names get an id; later ones
+// share opOther, so a decoder bug minting op names cannot grow any map keyed
+// by op.
+//
+// proto.Message.Op always points at a static string, so the same op comes
+// back at the same address: a direct-mapped cache keyed by the string's
+// address resolves it with a pointer compare. Any other string (built by a
+// test or a fuzzer) merely misses the cache and is found by name.
+type opTable struct {
+	cache [opCacheSlots]opSlot
+	ids   map[string]uint32
+	names []string // id -> name
+}
+
+// opSlot is one cache entry. It holds the string itself, not just its
+// address: while the entry exists the string's bytes cannot be freed, so no
+// other string can be allocated at the same address and be mistaken for it.
+type opSlot struct {
+	s   string
+	id  uint32
+	set bool
+}
+
+const (
+	opOther      uint32 = 0 // Overflow
+	opCacheBits         = 7
+	opCacheSlots        = 1 << opCacheBits
+)
+
+func newOpTable() *opTable {
+	return &opTable{ids: map[string]uint32{Overflow: opOther}, names: []string{Overflow}}
+}
+
+// id returns the id of op, assigning one if the table has room.
+func (t *opTable) id(op string) uint32 {
+	p := unsafe.StringData(op)
+	// Fibonacci hashing of the address: static strings sit a few bytes
+	// apart, and the multiply spreads those low-bit differences over the
+	// top bits kept.
+	i := (uint64(uintptr(unsafe.Pointer(p))) * 0x9e3779b97f4a7c15) >> (64 - opCacheBits)
+	e := &t.cache[i]
+	if e.set && unsafe.StringData(e.s) == p && len(e.s) == len(op) {
+		return e.id
+	}
+	id := t.lookup(op)
+	*e = opSlot{s: op, id: id, set: true}
+	return id
+}
+
+// lookup is id without the cache.
+func (t *opTable) lookup(op string) uint32 {
+	if id, ok := t.ids[op]; ok {
+		return id
+	}
+	if len(t.names) > maxOps {
+		return opOther
+	}
+	id := uint32(len(t.names))
+	name := strings.Clone(op) // owned: the table outlives the Message
+	t.names = append(t.names, name)
+	t.ids[name] = id
+	return id
+}
+
+// name returns the name of id.
+func (t *opTable) name(id uint32) string { return t.names[id] }
+
+// key packs an op id and a second 32-bit dimension (a path id, an error
+// code) into one map key.
+func key(op uint32, lo uint32) uint64 { return uint64(op)<<32 | uint64(lo) }
+
+// keyOp and keyLo unpack key.
+func keyOp(k uint64) uint32 { return uint32(k >> 32) }
+func keyLo(k uint64) uint32 { return uint32(k) }
