@@ -20,12 +20,34 @@ type Encoder struct {
 	// Options applies to every message the Encoder renders.
 	Options
 
-	sec     int64    // the Unix second secText shows, when secOK
-	secOK   bool     //
-	secText [20]byte // "2006-01-02T15:04:05."
+	sec      int64    // the time timeText shows, when timeOK
+	ns       uint32   //
+	timeOK   bool     //
+	timeText [30]byte // "2006-01-02T15:04:05.000000000Z"
+
+	session  int64    // the session sessText shows, when sessN > 0
+	sessN    int      //
+	sessText [16]byte // hex
 
 	ends [2]endsText // the last two endpoint pairs: a request and its reply
 	next int         // the entry of ends to replace on a miss
+
+	head headText // the head of the last line
+}
+
+// headText is the head of a line (see appendHead) and what it was made
+// from. The requests of one segment, and their replies, share time,
+// endpoints, session and usually op, so their heads are one copy.
+type headText struct {
+	time       time.Time // equal Times are the same instant, so the same text
+	src, dst   netip.AddrPort
+	op         string
+	proto      proto.Proto
+	kind       proto.Kind
+	hasSession bool
+	session    int64
+	n          int // bytes of text; 0 means empty, or too long to keep
+	text       [192]byte
 }
 
 // endsText is the JSON of one (src, dst) pair of IPv4 endpoints:
@@ -39,18 +61,21 @@ type endsText struct {
 // AppendJSON is [AppendJSON] with e.Options. It does not allocate when dst
 // has room.
 func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
-	dst = append(dst, `{"time":"`...)
-	dst = e.appendTime(dst, m.Time)
-	dst = append(dst, protoKindJSON(m.Proto, m.Kind)...)
-	if m.Op != "" {
-		dst = append(dst, `,"op":`...)
-		dst = appendJSONString(dst, m.Op)
-	}
-	dst = e.appendEnds(dst, m.Src, m.Dst)
-	if m.HasSession {
-		dst = append(dst, `,"session":"0x`...)
-		dst = appendHex(dst, uint64(m.Session))
-		dst = append(dst, '"')
+	h := &e.head
+	if h.n > 0 && m.Time == h.time && m.Src == h.src && m.Dst == h.dst && m.Op == h.op &&
+		m.Proto == h.proto && m.Kind == h.kind && m.HasSession == h.hasSession &&
+		(!m.HasSession || m.Session == h.session) {
+		dst = append(dst, h.text[:h.n]...)
+	} else {
+		start := len(dst)
+		dst = e.appendHead(dst, m)
+		h.n = 0
+		if n := len(dst) - start; n <= len(h.text) {
+			copy(h.text[:], dst[start:])
+			h.n = n
+			h.time, h.src, h.dst, h.op = m.Time, m.Src, m.Dst, m.Op
+			h.proto, h.kind, h.hasSession, h.session = m.Proto, m.Kind, m.HasSession, m.Session
+		}
 	}
 	if m.HasXid {
 		dst = appendJSONInt(dst, `,"xid":`, int64(m.Xid))
@@ -91,38 +116,64 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 	return append(dst, '}', '\n')
 }
 
+// appendHead appends the part of a line that a run of messages often
+// shares: time, proto, kind, op, src, dst and session.
+func (e *Encoder) appendHead(dst []byte, m *proto.Message) []byte {
+	dst = append(dst, `{"time":"`...)
+	dst = e.appendTime(dst, m.Time)
+	dst = append(dst, protoKindJSON(m.Proto, m.Kind)...)
+	if m.Op != "" {
+		dst = append(dst, `,"op":`...)
+		dst = appendJSONString(dst, m.Op)
+	}
+	dst = e.appendEnds(dst, m.Src, m.Dst)
+	if m.HasSession {
+		dst = append(dst, `,"session":"0x`...)
+		dst = e.appendSession(dst, m.Session)
+		dst = append(dst, '"')
+	}
+	return dst
+}
+
 // AppendText is [AppendText] with e.Options.
 func (e *Encoder) AppendText(dst []byte, m *proto.Message) []byte {
 	return AppendText(dst, m, e.Options)
 }
 
-// appendTime is appendUTC, with the date and time of day of the last
-// second kept: only the nine digits of the fraction change within a second.
+// appendTime is appendUTC, from the text of the last time rendered: a
+// segment's messages share their capture time, and within a second only
+// the nine digits of the fraction change.
 func (e *Encoder) appendTime(dst []byte, t time.Time) []byte {
-	sec := t.Unix()
-	if !e.secOK || sec != e.sec {
-		var b [30]byte
-		if len(appendUTC(b[:0], t)) != len(b) {
+	sec, ns := t.Unix(), uint32(t.Nanosecond())
+	if !e.timeOK || sec != e.sec {
+		if len(appendUTC(e.timeText[:0], t)) != len(e.timeText) {
 			// A year outside 0..9999: rare enough not to cache.
+			e.timeOK = false
 			return appendUTC(dst, t)
 		}
-		copy(e.secText[:], b[:20])
-		e.sec, e.secOK = sec, true
+		e.sec, e.ns, e.timeOK = sec, ns, true
+	} else if ns != e.ns {
+		e.ns = ns
+		b := e.timeText[20:29]
+		b[8] = byte('0' + ns%10)
+		ns /= 10
+		for i := 6; i >= 0; i -= 2 {
+			r := ns % 100 * 2
+			ns /= 100
+			b[i], b[i+1] = digits2[r], digits2[r+1]
+		}
 	}
-	dst = append(dst, e.secText[:]...)
-	ns := uint32(t.Nanosecond())
-	l := len(dst)
-	dst = grow(dst, 10)[:l+10]
-	b := dst[l : l+10]
-	b[9] = 'Z'
-	b[8] = byte('0' + ns%10)
-	ns /= 10
-	for i := 6; i >= 0; i -= 2 {
-		r := ns % 100 * 2
-		ns /= 100
-		b[i], b[i+1] = digits2[r], digits2[r+1]
+	return append(dst, e.timeText[:]...)
+}
+
+// appendSession appends the session id as hex, from the text of the last
+// one: a connection's messages come in runs.
+func (e *Encoder) appendSession(dst []byte, s int64) []byte {
+	if e.sessN == 0 || s != e.session {
+		e.session = s
+		e.sessN = len(appendHex(e.sessText[:0], uint64(s)))
 	}
-	return dst
+	return append(dst, e.sessText[:e.sessN]...)
 }
 
 // appendEnds appends `,"src":"…","dst":"…"`, from a cache of the last two

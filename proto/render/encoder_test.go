@@ -47,10 +47,29 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 			for j, pr := range pairs {
 				m := base[(i*len(pairs)+j)%len(base)].m
 				m.Time, m.Src, m.Dst = tm, pr[0], pr[1]
-				got = e.AppendJSON(got[:0], &m)
-				want = AppendJSON(want[:0], &m, opts)
-				if diff := cmp.Diff(string(want), string(got)); diff != "" {
-					t.Fatalf("message %d (time %d, pair %d) (-want +got):\n%s", n, i, j, diff)
+				if j%3 == 0 { // runs of sessions, and a change between them
+					m.Session, m.HasSession = int64(j/6)<<40|1, true
+				}
+				// The message, then variants that share its head (the
+				// head cache hits) or differ from it in one field.
+				same := m
+				same.Xid, same.HasXid, same.Path = m.Xid+1, true, []byte("/other")
+				noSess := same
+				noSess.HasSession = !m.HasSession
+				otherSess := same
+				otherSess.Session, otherSess.HasSession = m.Session+1, true
+				otherKind := same
+				otherKind.Kind = m.Kind%3 + 1
+				otherOp := same
+				otherOp.Op = m.Op + "x"
+				otherNs := same
+				otherNs.Time = tm.Add(1)
+				for k, v := range []*proto.Message{&m, &same, &same, &noSess, &otherSess, &otherKind, &otherOp, &otherNs, &m} {
+					got = e.AppendJSON(got[:0], v)
+					want = AppendJSON(want[:0], v, opts)
+					if diff := cmp.Diff(string(want), string(got)); diff != "" {
+						t.Fatalf("message %d (time %d, pair %d, variant %d) (-want +got):\n%s", n, i, j, k, diff)
+					}
 				}
 				n++
 			}

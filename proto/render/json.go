@@ -180,19 +180,25 @@ func appendSeconds(dst []byte, d time.Duration) []byte {
 		u = -u
 	}
 	dst = appendUint(dst, u/1e9)
-	frac := u % 1e9
+	frac := uint32(u % 1e9)
 	if frac == 0 {
 		return dst
 	}
-	var buf [10]byte
-	buf[0] = '.'
-	for i := 9; i >= 1; i-- {
-		buf[i] = byte('0' + frac%10)
-		frac /= 10
+	// Nine digits in place, two at a time, then the trailing zeros off.
+	l := len(dst)
+	dst = grow(dst, 10)[:l+10]
+	b := dst[l : l+10]
+	b[0] = '.'
+	b[9] = byte('0' + frac%10)
+	frac /= 10
+	for i := 7; i >= 1; i -= 2 {
+		r := frac % 100 * 2
+		frac /= 100
+		b[i], b[i+1] = digits2[r], digits2[r+1]
 	}
 	n := 10
-	for buf[n-1] == '0' {
+	for b[n-1] == '0' {
 		n--
 	}
-	return append(dst, buf[:n]...)
+	return dst[:l+n]
 }

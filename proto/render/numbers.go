@@ -28,6 +28,9 @@ func appendUint(dst []byte, v uint64) []byte {
 	if v < 10 {
 		return append(dst, byte('0'+v))
 	}
+	if v < 100 {
+		return append(dst, digits2[v*2], digits2[v*2+1])
+	}
 	n := uintLen(v)
 	l := len(dst)
 	dst = grow(dst, n)[:l+n]
