@@ -100,6 +100,17 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// Flusher is a proto.Sink that wants to know when its worker pauses. The
+// pipeline calls Flush from the worker's goroutine after each batch, every
+// statsEvery frames when decoding inline, whenever the source has nothing to
+// read (its read timeout), and at the end. A sink may keep work pending, or
+// a lock held, between two flushes: a live source's read timeout bounds how
+// long that lasts on a quiet line.
+type Flusher interface {
+	proto.Sink
+	Flush()
+}
+
 // Health is a snapshot of the pipeline's own counters.
 type Health struct {
 	Frames         uint64 // frames read from the source

@@ -83,12 +83,13 @@ func (h *workerHealth) addTo(out *Health) {
 }
 
 type worker struct {
-	p     *Pipeline
-	id    int
-	sink  proto.Sink
-	queue chan *batch
-	free  chan *batch
-	cur   *batch // being filled by the capture goroutine (owned by it)
+	p       *Pipeline
+	id      int
+	sink    proto.Sink
+	flusher Flusher // sink, if it is one
+	queue   chan *batch
+	free    chan *batch
+	cur     *batch // being filled by the capture goroutine (owned by it)
 
 	flows    map[connKey]*conn
 	maxFlows int
@@ -114,6 +115,7 @@ func newWorker(p *Pipeline, id int, sink proto.Sink, budget int64, flows int) *w
 		maxFlows: flows,
 	}
 	w.budget.Max = budget
+	w.flusher, _ = sink.(Flusher)
 	if p.cfg.Inline {
 		return w // fed by the capture goroutine directly: no batches
 	}
@@ -149,7 +151,13 @@ func (w *worker) finish() {
 	w.publish()
 }
 
+// publish makes the worker's counters visible to Health and flushes its
+// sink. It runs after each batch, every statsEvery frames inline, whenever
+// the source pauses, and at the end.
 func (w *worker) publish() {
+	if w.flusher != nil {
+		w.flusher.Flush()
+	}
 	w.health.active.Store(uint64(len(w.flows)))
 	w.health.opened.Store(w.opened)
 	w.health.closed.Store(w.closed)

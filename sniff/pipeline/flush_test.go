@@ -1,0 +1,76 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/zktap/zktap/proto"
+)
+
+// flushSink is a Flusher that records, at each flush, how many messages
+// arrived since the previous one, and signals a flush that left nothing
+// pending after messages had come.
+type flushSink struct {
+	pending, total int
+	flushes        int
+	drained        chan int // total at a flush that ended a run of messages
+}
+
+func (f *flushSink) Emit(*proto.Message) { f.pending++; f.total++ }
+
+func (f *flushSink) Flush() {
+	f.flushes++
+	if f.pending > 0 {
+		f.pending = 0
+		f.drained <- f.total
+	}
+}
+
+// TestFlushWhenSourcePauses: a sink that holds work between flushes (the
+// serve sink keeps its stats shard locked) is flushed once the source has
+// nothing more to read, before any further frame arrives, whether the
+// capture goroutine decodes inline or hands batches to a worker; and it is
+// flushed at the end with nothing left pending.
+func TestFlushWhenSourcePauses(t *testing.T) {
+	for _, inline := range []bool{false, true} {
+		t.Run(fmt.Sprintf("inline=%v", inline), func(t *testing.T) {
+			sink := &flushSink{drained: make(chan int, 1024)}
+			src := newConvSource(0, 0)
+			src.allow = make(chan int)
+			p := New(Config{Inline: inline}, func(int) proto.Sink { return sink }, &proto.Counters{})
+			errc := make(chan error, 1)
+			go func() { errc <- p.Run(context.Background(), src) }()
+			// The handshake (2 messages), then bursts of request/reply pairs
+			// with a quiet line after each: every burst must be flushed
+			// during its quiet period, with all its messages.
+			want := 2
+			for i, n := range []int{4, 10, 600, 2} {
+				src.allow <- n
+				if i > 0 {
+					want += n
+				}
+				// Flushes inside a long burst (every statsEvery frames,
+				// after each batch) are fine; one must come after all of it.
+				for got := 0; got != want; {
+					select {
+					case got = <-sink.drained:
+					case <-time.After(10 * time.Second):
+						t.Fatalf("burst %d: no flush with all %d messages within 10s of the pause", i, want)
+					}
+					if got > want {
+						t.Fatalf("burst %d: a flush after %d messages, only %d sent", i, got, want)
+					}
+				}
+			}
+			close(src.allow)
+			if err := <-errc; err != nil {
+				t.Fatal(err)
+			}
+			if sink.pending != 0 || sink.total != want {
+				t.Errorf("at the end: %d messages not flushed, %d in all; want 0 and %d", sink.pending, sink.total, want)
+			}
+		})
+	}
+}
