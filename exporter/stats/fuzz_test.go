@@ -51,11 +51,18 @@ func FuzzObserve(f *testing.F) {
 	f.Add(uint8(1), uint8(1), []byte("/a/b"), int32(0), []byte("digest"), []byte("user"), int32(4), int64(1000))
 	f.Add(uint8(1), uint8(2), []byte("/locks/lock-0000000001"), int32(-101), []byte{}, []byte{}, int32(0), int64(-5))
 	f.Add(uint8(3), uint8(3), []byte("\xff"), int32(7), []byte("sasl"), []byte{}, int32(99), int64(1<<62))
+	f.Add(uint8(0x81), uint8(1), []byte("/a"), int32(-101), []byte("digest"), []byte("getData"), int32(0), int64(1000))
 	s := New(Config{Shards: 2, MaxPaths: 16, MaxConns: 8, TopClients: 2, TopAuths: 2, PathLatency: true}, time.Now)
 	ops := []string{"exists", "getData", "auth", "multi", "connect", "notification", "ping", "closeSession", "setWatches"}
 	f.Fuzz(func(t *testing.T, protoN, kind uint8, path []byte, errc int32, scheme, user []byte, ev int32, lat int64) {
+		op := ops[int(kind)%len(ops)]
+		if protoN&0x80 != 0 {
+			// A name built at run time, not a decoder's static string:
+			// it misses the op cache and may mint new op names.
+			op = string(user)
+		}
 		m := &proto.Message{
-			Proto: proto.Proto(protoN % 6), Kind: proto.Kind(kind % 4), Op: ops[int(kind)%len(ops)],
+			Proto: proto.Proto(protoN % 6), Kind: proto.Kind(kind % 4), Op: op,
 			Src: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 0, 0, byte(len(path))}), uint16(errc)),
 			Dst: netip.MustParseAddrPort("10.9.9.9:2181"), Path: path, Err: errc,
 			Latency: time.Duration(lat), Paired: lat != 0, Size: int(errc),
@@ -67,6 +74,13 @@ func FuzzObserve(f *testing.F) {
 		snap := s.Snapshot()
 		if snap.PathsTracked > 16 {
 			t.Fatalf("PathsTracked %d > 16", snap.PathsTracked)
+		}
+		names := map[string]bool{}
+		for _, r := range snap.Requests {
+			names[r.Op] = true
+		}
+		if len(names) > 2*(maxOps+1) {
+			t.Fatalf("%d op names in Requests from 2 shards, want <= %d", len(names), 2*(maxOps+1))
 		}
 	})
 }

@@ -269,25 +269,46 @@ func TestElectionAllLooking(t *testing.T) {
 }
 
 // TestObserveNoAlloc proves the steady-state path allocates nothing once
-// its keys are known.
+// its keys are known: with paths admitted or folded (the table full), sub-ops
+// of a multi, watches, errors, and connections that share a slot of the
+// shard's connection cache (same port, other address).
 func TestObserveNoAlloc(t *testing.T) {
-	s := New(Config{Shards: 1, PathLatency: true}, fixedNow)
-	c := "10.1.1.1:5000"
+	c, c2, c3 := "10.1.1.1:5000", "10.1.1.1:5001", "10.1.1.2:5000"
 	a := req(c, "auth", "", 40)
 	a.ZK.AuthScheme, a.ZK.AuthUser = []byte("digest"), []byte("user")
+	w := req(c2, "getChildren", "/w", 20)
+	w.ZK.Watch = true
+	mu := req(c2, "multi", "", 50)
+	mu.ZK.Sub = []proto.SubOp{{Op: "create", Path: []byte("/m/x")}, {Op: "delete", Path: []byte("/m/y")}}
 	msgs := []*proto.Message{a, req(c, "exists", "/locks/lock-0000000042", 20),
+		req(c3, "exists", "/locks/lock-0000000043", 20), w, mu,
 		rep(c, "exists", "/locks/lock-0000000042", 36, 0, time.Millisecond),
+		rep(c2, "multi", "", 36, 0, time.Millisecond),
+		rep(c3, "exists", "/locks/lock-0000000043", 36, 0, time.Millisecond),
 		rep(c, "getData", "/a/b", 36, -101, time.Millisecond)}
-	sh := s.Shard(0)
-	for _, m := range msgs {
-		sh.Observe(m)
-	}
-	if n := testing.AllocsPerRun(1000, func() {
-		for _, m := range msgs {
-			sh.Observe(m)
-		}
-	}); n != 0 {
-		t.Errorf("Observe allocates %v times per run, want 0", n)
+	for _, cfg := range []Config{
+		{Shards: 1, PathLatency: true},
+		{Shards: 1, PathLatency: true, Exponential: true, MaxPaths: 2},
+	} {
+		t.Run(fmt.Sprintf("MaxPaths=%d", cfg.MaxPaths), func(t *testing.T) {
+			s := New(cfg, fixedNow)
+			sh := s.Shard(0)
+			for _, m := range msgs {
+				sh.Observe(m)
+			}
+			if n := testing.AllocsPerRun(1000, func() {
+				for _, m := range msgs {
+					sh.Observe(m)
+				}
+			}); n != 0 {
+				t.Errorf("Observe allocates %v times per run, want 0", n)
+			}
+			// The first pass, AllocsPerRun's warm-up run and its 1000 runs.
+			snap := s.Snapshot()
+			if got, want := snap.TotalRequests.Count+snap.TotalAnswered, uint64(1002*len(msgs)); got != want {
+				t.Errorf("requests+answered = %d, want %d", got, want)
+			}
+		})
 	}
 }
 
