@@ -155,9 +155,9 @@ type Shard struct {
 	// pathsAll: paths holds every id of st.paths, which is full, so a
 	// path it lacks folds without asking st.paths (and taking its lock).
 	pathsAll bool
-	raw     map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
-	rawCap  int
-	folded  uint64 // observations whose path went to Overflow
+	raw      map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
+	rawCap   int
+	folded   uint64 // observations whose path went to Overflow
 
 	// ops interns the op names of client-protocol messages; the maps
 	// below are keyed by key(op id, path id), errs by key(op id, code),
