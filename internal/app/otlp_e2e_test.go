@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/zktap/zktap/sniff/pipeline"
 )
 
 // TestOTLPEndToEnd: `zktap serve` replays a real ZooKeeper capture and
@@ -35,6 +38,12 @@ func TestOTLPEndToEnd(t *testing.T) {
 		scraped = sumByLabel(httpGet(t, base+"/metrics"), "zookeeper_client_requests_total", "op")
 		return cmp.Equal(want, scraped)
 	})
+	// Every decoded message is counted once the file is replayed (the
+	// serve sink publishes its count when the pipeline flushes it).
+	dump, _, _ := dumpJSON(t, pcap, pipeline.Config{ZKPorts: []uint16{2181}})
+	if want, got := float64(bytes.Count(dump, []byte("\n"))), metricValue(t, base, "zktap_messages_total"); got != want || want == 0 {
+		t.Errorf("zktap_messages_total = %v, want the %v lines of the capture's dump", got, want)
+	}
 	stop() // SIGTERM: final OTLP export
 
 	var got map[string]float64
