@@ -1,6 +1,7 @@
 package stats
 
 import (
+	"hash/maphash"
 	"math"
 	"net/netip"
 	"sort"
@@ -156,8 +157,11 @@ type Shard struct {
 	// path it lacks folds without asking st.paths (and taking its lock).
 	pathsAll bool
 	raw      map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
-	rawCap   int
-	folded   uint64 // observations whose path went to Overflow
+	// recentPaths caches the ids of recent raw paths in front of raw.
+	recentPaths *[recentPaths]pathSlot
+	seed        maphash.Seed
+	rawCap      int
+	folded      uint64 // observations whose path went to Overflow
 
 	// ops interns the op names of client-protocol messages; the maps
 	// below are keyed by key(op id, path id), errs by key(op id, code),
@@ -209,6 +213,8 @@ func newShard(st *Stats) *Shard {
 		paths:       make(map[string]uint32),
 		raw:         make(map[string]uint32),
 		rawCap:      4 * st.cfg.MaxPaths,
+		recentPaths: new([recentPaths]pathSlot),
+		seed:        maphash.MakeSeed(),
 		ops:         newOpTable(),
 		req:         make(map[uint64]*traffic),
 		rep:         make(map[uint64]*traffic),
@@ -298,18 +304,50 @@ func (s *Shard) pathID(p []byte) uint32 {
 	}
 	// Admission is permanent, so a raw path always maps to the same id
 	// (Overflow included) and can be cached as it came off the wire.
-	if id, ok := s.raw[string(p)]; ok {
+	var e *pathSlot
+	if len(p) <= recentPathLen {
+		e = &s.recentPaths[maphash.Bytes(s.seed, p)%recentPaths]
+		if int(e.n) == len(p) && string(e.b[:e.n]) == string(p) {
+			if e.id == pathOther {
+				s.folded++
+			}
+			return e.id
+		}
+	}
+	id, ok := s.raw[string(p)]
+	if ok {
 		if id == pathOther {
 			s.folded++
 		}
-		return id
+	} else {
+		id = s.normalizedID(p)
+		if len(s.raw) < s.rawCap && len(p) <= maxPathLen {
+			s.raw[string(p)] = id // copies p: the one allocation for a new raw path
+		}
 	}
-	id := s.normalizedID(p)
-	if len(s.raw) < s.rawCap && len(p) <= maxPathLen {
-		s.raw[string(p)] = id // copies p: the one allocation for a new raw path
+	if e != nil {
+		e.n = uint8(copy(e.b[:], p))
+		e.id = id
 	}
 	return id
 }
+
+// pathSlot is an entry of Shard.recentPaths: a raw path of n bytes and its
+// id. n == 0 is empty (the empty path never gets here).
+type pathSlot struct {
+	id uint32
+	n  uint8
+	b  [recentPathLen]byte
+}
+
+// Shard.recentPaths is direct-mapped by a seeded hash of the raw path.
+// A request's path comes back in its reply, and a created node's in its
+// delete, a few hundred messages later: the slot answers both for less
+// than a lookup in raw (which also stops admitting at rawCap).
+const (
+	recentPaths   = 1024
+	recentPathLen = 63 // most znode paths; longer ones go to raw only
+)
 
 func (s *Shard) normalizedID(p []byte) uint32 {
 	s.scratch = normalizePath(s.scratch[:0], p, s.st.cfg.AggregationDepth)

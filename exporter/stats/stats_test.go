@@ -569,3 +569,63 @@ func TestPathTableFull(t *testing.T) {
 		t.Errorf("PathsFolded = %d, PathsTracked = %d; want 4, 3", snap.PathsFolded, snap.PathsTracked)
 	}
 }
+
+// TestPathRepeats: paths seen again (a reply's path, a created node's
+// delete) are answered by the shard's caches; counts by path and the folded
+// count must be what a single lookup would give, for paths short enough for
+// the recent-path cache and longer ones, and past the raw cache's cap.
+func TestPathRepeats(t *testing.T) {
+	tests := []struct {
+		name   string
+		prefix string
+	}{
+		{"short", "/r/n"},
+		{"at the recent-path limit", "/" + strings.Repeat("x", recentPathLen-6) + "/n"},
+		{"longer", "/" + strings.Repeat("y", recentPathLen) + "/n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			const maxPaths, distinct = 50, 3000 // raw caps at 200 entries
+			s := New(Config{MaxPaths: maxPaths}, fixedNow)
+			c := "10.1.1.1:5000"
+			path := func(i int) string { return fmt.Sprintf("%sx%d", tt.prefix, i) }
+			for i := range distinct {
+				// Each path comes back after a run of others, then again
+				// much later.
+				s.Observe(req(c, "create", path(i), 10))
+				if i >= 8 {
+					s.Observe(rep(c, "create", path(i-8), 10, 0, time.Millisecond))
+				}
+			}
+			for i := range distinct {
+				s.Observe(req(c, "delete", path(i), 10))
+			}
+			snap := s.Snapshot()
+			got := map[string]uint64{}
+			for _, r := range snap.Requests {
+				got[r.Op+" "+r.Path] += r.Count
+			}
+			for _, r := range snap.Replies {
+				got["reply "+r.Op+" "+r.Path] += r.Count
+			}
+			want := map[string]uint64{}
+			for i := range distinct {
+				p := path(i)
+				if i >= maxPaths {
+					p = Overflow
+				}
+				want["create "+p]++
+				want["delete "+p]++
+				if i < distinct-8 {
+					want["reply create "+p]++
+				}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("counts by path (-want +got):\n%s", diff)
+			}
+			if want := uint64(3*(distinct-maxPaths) - 8); snap.PathsFolded != want {
+				t.Errorf("PathsFolded = %d, want %d", snap.PathsFolded, want)
+			}
+		})
+	}
+}
