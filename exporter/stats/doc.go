@@ -20,6 +20,10 @@
 // are tracked across all shards; later ones are folded into the path "other"
 // and the folded observations are counted.
 //
+// Op names come from the decoders' static tables. Each shard gives at most
+// 128 distinct names an id of its own and counts any later ones under the op
+// "other", so a decoder bug minting names cannot grow the counters either.
+//
 // Clients (by IP) and auth identities are ranked by a periodic-pruning top-N:
 // each shard tracks at most a fixed number of candidates, every Snapshot
 // merges them, elects the N heaviest by request count and prunes candidates
