@@ -29,7 +29,7 @@ type dumpSink struct {
 	out  io.Writer
 	buf  []byte
 	live bool
-	enc  render.Encoder // remembers the clock's second and endpoints between lines
+	enc  render.Encoder // remembers the head of the last line
 }
 
 // dumpChunk is how many bytes of lines a file's dump collects before a write.
@@ -67,6 +67,12 @@ func (d *dumpSink) write() {
 func Dump(ctx context.Context, src *source, o DumpOptions, out io.Writer, ctr *proto.Counters) (pipeline.Health, error) {
 	var mu sync.Mutex
 	var sinks []*dumpSink
+	if !src.live && o.Pipeline.Workers <= 1 {
+		// A file's dump decodes in the reading goroutine: a worker beside
+		// the reader cost more CPU in hand-offs than it saved in wall
+		// time on the bench captures (figures in the commit).
+		o.Pipeline.Inline = true
+	}
 	p := pipeline.New(o.Pipeline, func(int) proto.Sink {
 		d := &dumpSink{o: &o, mu: &mu, out: out, buf: make([]byte, 0, dumpChunk+4<<10), live: src.live}
 		d.enc.Options = o.Render

@@ -6,11 +6,15 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -292,5 +296,57 @@ func compareGolden(t *testing.T, path string, got []byte) {
 	}
 	if diff := cmp.Diff(string(want), string(got)); diff != "" {
 		t.Errorf("%s differs (-want +got):\n%s", path, diff)
+	}
+}
+
+// dumpMessages are a request, its reply, and a multi, as a dump meets them.
+func dumpMessages() []proto.Message {
+	var req proto.Message
+	req.Reset()
+	req.Time = time.Date(2026, 11, 25, 17, 0, 0, 1, time.UTC)
+	req.Proto, req.Kind, req.Op = proto.ZK, proto.Request, "getData"
+	req.Src, req.Dst = netip.MustParseAddrPort("10.0.0.5:40000"), netip.MustParseAddrPort("10.0.0.1:2181")
+	req.Xid, req.HasXid, req.Size, req.Path = 7, true, 30, []byte("/a/b")
+	req.Session, req.HasSession = 0x1000072f2590011, true
+	rep := req
+	rep.Kind, rep.Src, rep.Dst = proto.Reply, req.Dst, req.Src
+	rep.Zxid, rep.HasZxid, rep.Latency, rep.Paired, rep.Size = 0x200000005, true, 754*time.Microsecond, true, 98
+	multi := req
+	multi.Op, multi.Path = "multi", nil
+	multi.ZK.Sub = []proto.SubOp{{Op: "create", Path: []byte("/x")}, {Op: "delete", Path: []byte("/y")}}
+	return []proto.Message{req, rep, multi}
+}
+
+// TestDumpSinkNoAlloc: a file's dump renders and buffers a line without
+// allocating.
+func TestDumpSinkNoAlloc(t *testing.T) {
+	o := DumpOptions{JSON: true}
+	var mu sync.Mutex
+	d := &dumpSink{o: &o, mu: &mu, out: io.Discard, buf: make([]byte, 0, dumpChunk+4<<10)}
+	msgs := dumpMessages()
+	i := 0
+	if n := testing.AllocsPerRun(10000, func() {
+		d.Emit(&msgs[i%len(msgs)])
+		i++
+	}); n != 0 {
+		t.Errorf("dumpSink.Emit allocates %v times per message", n)
+	}
+}
+
+// BenchmarkDumpEmit renders and buffers lines as a file's dump does.
+func BenchmarkDumpEmit(b *testing.B) {
+	for _, json := range []bool{true, false} {
+		b.Run(fmt.Sprintf("json=%v", json), func(b *testing.B) {
+			o := DumpOptions{JSON: json}
+			var mu sync.Mutex
+			d := &dumpSink{o: &o, mu: &mu, out: io.Discard, buf: make([]byte, 0, dumpChunk+4<<10)}
+			msgs := dumpMessages()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				d.Emit(&msgs[i%len(msgs)])
+				i++
+			}
+		})
 	}
 }

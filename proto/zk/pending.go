@@ -26,7 +26,16 @@ type pendingQueue struct {
 	max  int
 }
 
-func (q *pendingQueue) at(i int) *pending { return &q.buf[(q.head+i)%len(q.buf)] }
+// at returns entry i, 0 <= i <= q.n < len(q.buf) (or i < q.n == len):
+// head+i is below twice the ring's size, so a subtraction wraps it where a
+// modulo cost a division on every push, find and pop.
+func (q *pendingQueue) at(i int) *pending {
+	j := q.head + i
+	if j >= len(q.buf) {
+		j -= len(q.buf)
+	}
+	return &q.buf[j]
+}
 
 // push appends a request and returns its slot; dropped reports whether the
 // oldest entry had to make room.
@@ -69,7 +78,10 @@ func (q *pendingQueue) pop() {
 	if q.n == 0 {
 		return
 	}
-	q.head = (q.head + 1) % len(q.buf)
+	q.head++
+	if q.head == len(q.buf) {
+		q.head = 0
+	}
 	q.n--
 }
 
