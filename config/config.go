@@ -51,6 +51,7 @@ type Capture struct {
 	ReplayPace                  string        // --replay.pace (serve with --pcap): recorded or fast
 	RingSize                    int           // --capture.ring-size: bytes of the TPACKET_V3 ring
 	NoRing                      bool          // --capture.no-ring: one recvmsg per frame instead
+	RingTimeout                 time.Duration // --capture.ring-timeout: the kernel's hold on a ring block that is not full
 }
 
 // Decode configures the protocol decoders.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -222,6 +223,9 @@ func (c *Config) finish(sc scope) []error {
 	positive("zk.max-pending", int64(c.Decode.ZKMaxPending))
 	if cp.RingSize < 2*mib {
 		bad("--capture.ring-size: %d is below the minimum of 2MiB (two 1MiB blocks)", cp.RingSize)
+	}
+	if cp.RingTimeout < time.Millisecond || cp.RingTimeout > 10*time.Second {
+		bad("--capture.ring-timeout: %v is outside 1ms..10s", cp.RingTimeout)
 	}
 
 	if sc&inFilter != 0 && c.Dump.Filter.MinLatency < 0 {

@@ -42,7 +42,7 @@ func Run(ctx context.Context, cfg config.Config, stdout, stderr io.Writer, logge
 	src, err := openSource(CaptureOptions{
 		Iface: cfg.Capture.Iface, Pcap: cfg.Capture.Pcap,
 		ZKPorts: cfg.Capture.ZKPorts, ZABPorts: cfg.Capture.ZABPorts, FLEPorts: cfg.Capture.FLEPorts,
-		RingSize: cfg.Capture.RingSize, NoRing: cfg.Capture.NoRing, Logger: logger,
+		RingSize: cfg.Capture.RingSize, NoRing: cfg.Capture.NoRing, RingTimeout: cfg.Capture.RingTimeout, Logger: logger,
 	})
 	if err != nil {
 		return sourceError(stderr, cfg, err)

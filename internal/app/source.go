@@ -24,6 +24,9 @@ type CaptureOptions struct {
 	SnapLen  int
 	RingSize int  // bytes of the TPACKET_V3 ring, in 1 MiB blocks
 	NoRing   bool // one recvmsg per frame instead of the ring
+	// RingTimeout is how long the kernel holds a ring block that is not
+	// full (0: sniff's default).
+	RingTimeout time.Duration
 	// Logger hears when the live capture is lost and when it is back;
 	// nil discards.
 	Logger *slog.Logger
@@ -53,13 +56,16 @@ func openSource(o CaptureOptions) (*source, error) {
 	// still fails at once, so a wrong --iface is reported.
 	s, err := sniff.OpenReopening(o.Iface, sniff.Config{
 		ZKPorts: o.ZKPorts, ZABPorts: o.ZABPorts, FLEPorts: o.FLEPorts,
-		SnapLen: o.SnapLen, ReadTimeout: 200 * time.Millisecond,
+		// A read that times out before the kernel hands over a block
+		// that is not full would only wake the reader for nothing.
+		SnapLen: o.SnapLen, ReadTimeout: max(200*time.Millisecond, o.RingTimeout+50*time.Millisecond),
 		// Without the ring, bursts (a 1 MB reply arrives as 64 KB loopback
 		// super-packets) overflow the default 208 KB socket buffer.
 		RecvBuffer:    64 << 20,
 		NoRing:        o.NoRing,
 		RingBlockSize: sniff.DefaultRingBlockSize,
 		RingBlocks:    max(2, o.RingSize/sniff.DefaultRingBlockSize),
+		RingTimeout:   o.RingTimeout,
 	}, sniff.ReopenConfig{
 		OnLost: func(err error) {
 			logger.Warn("capture lost; reopening every second", "iface", o.Iface, "err", err)
