@@ -23,7 +23,9 @@ const digits2 = "00010203040506070809" +
 	"90919293949596979899"
 
 // appendUint is strconv.AppendUint(dst, v, 10). It writes the digits in
-// place, where a scratch array and an append cost a memmove call per number.
+// place, where a scratch array and an append cost a memmove call per
+// number, and in groups of four from 32-bit halves, so that the divisions
+// of the groups do not wait on each other as a loop dividing by 100 does.
 func appendUint(dst []byte, v uint64) []byte {
 	if v < 10 {
 		return append(dst, byte('0'+v))
@@ -35,20 +37,54 @@ func appendUint(dst []byte, v uint64) []byte {
 	l := len(dst)
 	dst = grow(dst, n)[:l+n]
 	b := dst[l : l+n]
-	i := n
-	for v >= 100 {
-		q := v / 100
-		r := (v - q*100) * 2
-		i -= 2
-		b[i], b[i+1] = digits2[r], digits2[r+1]
-		v = q
+	for len(b) > 8 {
+		q := v / 1e8
+		put8(b[len(b)-8:], uint32(v-q*1e8))
+		b, v = b[:len(b)-8], q
 	}
-	if v >= 10 {
-		b[1], b[0] = digits2[v*2+1], digits2[v*2]
-	} else {
-		b[0] = byte('0' + v)
+	// v < 1e8 has len(b) digits.
+	r := uint32(v)
+	if len(b) > 4 {
+		q := r / 1e4
+		put4d(b[len(b)-4:], r-q*1e4)
+		b, r = b[:len(b)-4], q
+	}
+	// r < 1e4 has len(b) digits, 1 to 4.
+	switch len(b) {
+	case 4:
+		put4d(b, r)
+	case 3:
+		q := r / 100
+		b[0] = byte('0' + q)
+		put2d(b[1:], r-q*100)
+	case 2:
+		put2d(b, r)
+	case 1:
+		b[0] = byte('0' + r)
 	}
 	return dst
+}
+
+// put8 writes r < 1e8 as eight digits.
+func put8(b []byte, r uint32) {
+	_ = b[7]
+	q := r / 1e4
+	put4d(b[4:], r-q*1e4)
+	put4d(b, q)
+}
+
+// put4d writes r < 1e4 as four digits.
+func put4d(b []byte, r uint32) {
+	_ = b[3]
+	q := r / 100
+	put2d(b[2:], r-q*100)
+	put2d(b, q)
+}
+
+// put2d writes r < 100 as two digits.
+func put2d(b []byte, r uint32) {
+	_ = b[1]
+	b[0], b[1] = digits2[r*2], digits2[r*2+1]
 }
 
 // uintLen is the number of decimal digits of v.
