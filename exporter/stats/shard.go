@@ -158,7 +158,7 @@ type Shard struct {
 	pathsAll bool
 	raw      map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
 	// recentPaths caches the ids of recent raw paths in front of raw.
-	recentPaths *[recentPaths]pathSlot
+	recentPaths *[recentPathSlots]pathSlot
 	seed        maphash.Seed
 	rawCap      int
 	folded      uint64 // observations whose path went to Overflow
@@ -213,7 +213,7 @@ func newShard(st *Stats) *Shard {
 		paths:       make(map[string]uint32),
 		raw:         make(map[string]uint32),
 		rawCap:      4 * st.cfg.MaxPaths,
-		recentPaths: new([recentPaths]pathSlot),
+		recentPaths: new([recentPathSlots]pathSlot),
 		seed:        maphash.MakeSeed(),
 		ops:         newOpTable(),
 		req:         make(map[uint64]*traffic),
@@ -297,7 +297,8 @@ func (s *Shard) countName(mp map[string]uint64, name string) {
 }
 
 // pathID normalises p and returns its id, admitting it to the global table
-// if the cap allows. Known paths cost one map lookup in the shard's cache.
+// if the cap allows. A recent path costs a hash and a compare, another known
+// one a lookup in the shard's raw cache.
 func (s *Shard) pathID(p []byte) uint32 {
 	if len(p) == 0 {
 		return pathNone
@@ -306,7 +307,7 @@ func (s *Shard) pathID(p []byte) uint32 {
 	// (Overflow included) and can be cached as it came off the wire.
 	var e *pathSlot
 	if len(p) <= recentPathLen {
-		e = &s.recentPaths[maphash.Bytes(s.seed, p)%recentPaths]
+		e = &s.recentPaths[maphash.Bytes(s.seed, p)%recentPathSlots]
 		if int(e.n) == len(p) && string(e.b[:e.n]) == string(p) {
 			if e.id == pathOther {
 				s.folded++
@@ -345,8 +346,8 @@ type pathSlot struct {
 // delete, a few hundred messages later: the slot answers both for less
 // than a lookup in raw (which also stops admitting at rawCap).
 const (
-	recentPaths   = 1024
-	recentPathLen = 63 // most znode paths; longer ones go to raw only
+	recentPathSlots = 1024
+	recentPathLen   = 63 // most znode paths; longer ones go to raw only
 )
 
 func (s *Shard) normalizedID(p []byte) uint32 {
