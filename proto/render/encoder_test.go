@@ -1,6 +1,8 @@
 package render
 
 import (
+	"bytes"
+	"math/rand/v2"
 	"net/netip"
 	"testing"
 	"time"
@@ -118,5 +120,41 @@ func BenchmarkEncoderJSON(b *testing.B) {
 	for b.Loop() {
 		buf = e.AppendJSON(buf[:0], &req)
 		buf = e.AppendJSON(buf, &rep)
+	}
+}
+
+// TestPlainJSON compares the eight-bytes-at-a-time scan with the byte
+// table for every byte value at every position of strings of 1 to 24
+// plain bytes, and for random strings.
+func TestPlainJSON(t *testing.T) {
+	slow := func(s []byte) bool {
+		for _, c := range s {
+			if !jsonPlain[c] {
+				return false
+			}
+		}
+		return true
+	}
+	for n := 1; n <= 24; n++ {
+		s := bytes.Repeat([]byte("a/"), n)[:n]
+		for i := range n {
+			for c := range 256 {
+				s[i] = byte(c)
+				if got, want := plainJSON(s), slow(s); got != want {
+					t.Fatalf("plainJSON(%q) = %v, want %v", s, got, want)
+				}
+			}
+			s[i] = 'a'
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for range 100_000 {
+		s := make([]byte, r.IntN(40))
+		for i := range s {
+			s[i] = byte(0x1e + r.IntN(0x64)) // around both ends of the plain range
+		}
+		if got, want := plainJSON(s), slow(s); got != want {
+			t.Fatalf("plainJSON(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package render
 
-import "unicode/utf8"
+import (
+	"encoding/binary"
+	"unicode/utf8"
+)
 
 const hexDigits = "0123456789abcdef"
 
@@ -19,14 +22,7 @@ var jsonPlain = func() (t [256]bool) {
 // ends, which would split an NDJSON line.
 func appendJSONBytes(dst, s []byte) []byte {
 	// Nearly every path needs no escaping: one scan, one copy.
-	clean := true
-	for _, c := range s {
-		if !jsonPlain[c] {
-			clean = false
-			break
-		}
-	}
-	if clean {
+	if plainJSON(s) {
 		dst = append(dst, '"')
 		dst = append(dst, s...)
 		return append(dst, '"')
@@ -66,6 +62,31 @@ func appendJSONBytes(dst, s []byte) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// plainJSON reports whether every byte of s is jsonPlain, eight bytes at
+// a time.
+func plainJSON(s []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	for len(s) >= 8 {
+		w := binary.LittleEndian.Uint64(s)
+		// A byte is below 0x20 when subtracting 0x20 borrows into its
+		// high bit that was clear; a byte equals c when w^c has a zero
+		// byte (the classic haszero test). Bytes from 0x80 are caught by
+		// the high bits themselves.
+		q, bs := w^('"'*ones), w^('\\'*ones)
+		bad := (w-0x20*ones)&^w | (q-ones)&^q | (bs-ones)&^bs | w
+		if bad&highs != 0 {
+			break // let the byte loop find out which
+		}
+		s = s[8:]
+	}
+	for _, c := range s {
+		if !jsonPlain[c] {
+			return false
+		}
+	}
+	return true
 }
 
 // appendJSONString is appendJSONBytes for a string.
