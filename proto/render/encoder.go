@@ -25,12 +25,11 @@ type Encoder struct {
 	timeOK   bool     //
 	timeText [30]byte // "2006-01-02T15:04:05.000000000Z"
 
-	session  int64    // the session sessText shows, when sessN > 0
-	sessN    int      //
-	sessText [16]byte // hex
-
-	ends [2]endsText // the last two endpoint pairs: a request and its reply
-	next int         // the entry of ends to replace on a miss
+	// conns caches the endpoints and session of recent connections,
+	// indexed by a hash of the ports; made on first use, so that the
+	// one-shot Encoder of AppendJSON costs nothing to set up.
+	conns   *[numConns]connText
+	oneShot bool // AppendJSON's: no caches worth filling
 
 	head headText // the head of the last line
 }
@@ -50,12 +49,21 @@ type headText struct {
 	text       [192]byte
 }
 
-// endsText is the JSON of one (src, dst) pair of IPv4 endpoints:
-// `,"src":"a.b.c.d:p","dst":"a.b.c.d:p"`, at most 60 bytes.
-type endsText struct {
+// numConns is the number of connections whose endpoints and session an
+// Encoder keeps as text: enough for the interleaved lines of a busy
+// server's clients, small enough to stay in cache.
+const numConns = 16
+
+// connText is the JSON of one (src, dst) pair of IPv4 endpoints,
+// `,"src":"a.b.c.d:p","dst":"a.b.c.d:p"` (at most 60 bytes), and of the
+// connection's session id in hex.
+type connText struct {
 	src, dst netip.AddrPort
 	n        int // bytes of text; 0 means the entry is empty
 	text     [64]byte
+	session  int64 // the session sessText shows, when sessN > 0
+	sessN    int
+	sessText [16]byte
 }
 
 // AppendJSON is [AppendJSON] with e.Options. It does not allocate when dst
@@ -70,7 +78,7 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 		start := len(dst)
 		dst = e.appendHead(dst, m)
 		h.n = 0
-		if n := len(dst) - start; n <= len(h.text) {
+		if n := len(dst) - start; n <= len(h.text) && !e.oneShot {
 			copy(h.text[:], dst[start:])
 			h.n = n
 			h.time, h.src, h.dst, h.op = m.Time, m.Src, m.Dst, m.Op
@@ -126,10 +134,23 @@ func (e *Encoder) appendHead(dst []byte, m *proto.Message) []byte {
 		dst = append(dst, `,"op":`...)
 		dst = appendJSONString(dst, m.Op)
 	}
-	dst = e.appendEnds(dst, m.Src, m.Dst)
+	c := e.conn(m.Src, m.Dst)
+	if c == nil {
+		dst = appendEndsJSON(dst, m.Src, m.Dst)
+	} else {
+		dst = append(dst, c.text[:c.n]...)
+	}
 	if m.HasSession {
 		dst = append(dst, `,"session":"0x`...)
-		dst = e.appendSession(dst, m.Session)
+		if c == nil {
+			dst = appendHex(dst, uint64(m.Session))
+		} else {
+			if c.sessN == 0 || m.Session != c.session {
+				c.session = m.Session
+				c.sessN = len(appendHex(c.sessText[:0], uint64(m.Session)))
+			}
+			dst = append(dst, c.sessText[:c.sessN]...)
+		}
 		dst = append(dst, '"')
 	}
 	return dst
@@ -166,33 +187,23 @@ func (e *Encoder) appendTime(dst []byte, t time.Time) []byte {
 	return append(dst, e.timeText[:]...)
 }
 
-// appendSession appends the session id as hex, from the text of the last
-// one: a connection's messages come in runs.
-func (e *Encoder) appendSession(dst []byte, s int64) []byte {
-	if e.sessN == 0 || s != e.session {
-		e.session = s
-		e.sessN = len(appendHex(e.sessText[:0], uint64(s)))
+// conn returns the cache entry of the (src, dst) pair, made current, or
+// nil when the Encoder does not cache it (one-shot, or not IPv4: IPv6 text
+// can be longer than an entry).
+func (e *Encoder) conn(src, dst netip.AddrPort) *connText {
+	if e.oneShot || !src.Addr().Is4() || !dst.Addr().Is4() {
+		return nil
 	}
-	return append(dst, e.sessText[:e.sessN]...)
-}
-
-// appendEnds appends `,"src":"…","dst":"…"`, from a cache of the last two
-// IPv4 pairs; other addresses are written each time.
-func (e *Encoder) appendEnds(dst []byte, src, dstAP netip.AddrPort) []byte {
-	for i := range e.ends {
-		c := &e.ends[i]
-		if c.n > 0 && c.src == src && c.dst == dstAP {
-			return append(dst, c.text[:c.n]...)
-		}
+	if e.conns == nil {
+		e.conns = new([numConns]connText)
 	}
-	if !src.Addr().Is4() || !dstAP.Addr().Is4() {
-		return appendEndsJSON(dst, src, dstAP)
+	c := &e.conns[(uint(src.Port())*31+uint(dst.Port()))%numConns]
+	if c.n == 0 || c.src != src || c.dst != dst {
+		c.src, c.dst = src, dst
+		c.n = len(appendEndsJSON(c.text[:0], src, dst))
+		c.sessN = 0
 	}
-	c := &e.ends[e.next]
-	e.next ^= 1
-	c.src, c.dst = src, dstAP
-	c.n = len(appendEndsJSON(c.text[:0], src, dstAP))
-	return append(dst, c.text[:c.n]...)
+	return c
 }
 
 func appendEndsJSON(dst []byte, src, dstAP netip.AddrPort) []byte {

@@ -20,6 +20,7 @@ import (
 func TestEncoderMatchesAppendJSON(t *testing.T) {
 	base := messages()
 	third := netip.MustParseAddrPort("192.168.100.200:65535")
+	collide := netip.AddrPortFrom(client.Addr(), client.Port()+numConns)
 	times := []time.Time{
 		t0,
 		t0.Add(1),                // same second
@@ -39,6 +40,8 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 		{third, server}, {client, server}, {server, third}, {server, client},
 		{client6, server6}, {server6, client6}, {client, server6}, {{}, {}},
 		{client, netip.AddrPortFrom(client.Addr(), 1)},
+		// Ports 16 apart share a cache slot: they evict each other.
+		{client, server}, {collide, server}, {client, server}, {server, collide}, {collide, server},
 	}
 	for _, opts := range []Options{{}, {ShowText: true}} {
 		var e Encoder

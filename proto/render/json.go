@@ -25,7 +25,7 @@ const timeLayout = "2006-01-02T15:04:05.000000000Z07:00"
 // room. Fields that do not apply to m are omitted; see the package doc for
 // the key names. m is only read, and nothing of it is retained.
 func AppendJSON(dst []byte, m *proto.Message, opts Options) []byte {
-	e := Encoder{Options: opts}
+	e := Encoder{Options: opts, oneShot: true}
 	return e.AppendJSON(dst, m)
 }
 
