@@ -2,8 +2,10 @@ package render
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -158,6 +160,28 @@ func TestPlainJSON(t *testing.T) {
 		}
 		if got, want := plainJSON(s), slow(s); got != want {
 			t.Fatalf("plainJSON(%q) = %v, want %v", s, got, want)
+		}
+	}
+}
+
+// TestAppendSecondsRandom compares appendSeconds with a plain decimal
+// rendering (seconds, point, nine digits, zeros trimmed) of random
+// durations of every magnitude.
+func TestAppendSecondsRandom(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 100_000 {
+		d := time.Duration(r.Int64() >> r.IntN(64))
+		if r.IntN(2) == 0 {
+			d = -d
+		}
+		u := uint64(d)
+		sign := ""
+		if d < 0 {
+			sign, u = "-", -u
+		}
+		want := strings.TrimRight(strings.TrimRight(fmt.Sprintf("%s%d.%09d", sign, u/1e9, u%1e9), "0"), ".")
+		if got := string(appendSeconds(nil, d)); got != want {
+			t.Fatalf("appendSeconds(%d) = %q, want %q", int64(d), got, want)
 		}
 	}
 }

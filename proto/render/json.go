@@ -179,23 +179,23 @@ func appendSeconds(dst []byte, d time.Duration) []byte {
 		dst = append(dst, '-')
 		u = -u
 	}
-	dst = appendUint(dst, u/1e9)
+	if u < 1e9 { // most latencies: no call for the zero
+		dst = append(dst, '0')
+	} else {
+		dst = appendUint(dst, u/1e9)
+	}
 	frac := uint32(u % 1e9)
 	if frac == 0 {
 		return dst
 	}
-	// Nine digits in place, two at a time, then the trailing zeros off.
+	// Nine digits in place (one, then eight in two independent groups),
+	// then the trailing zeros off.
 	l := len(dst)
 	dst = grow(dst, 10)[:l+10]
 	b := dst[l : l+10]
-	b[0] = '.'
-	b[9] = byte('0' + frac%10)
-	frac /= 10
-	for i := 7; i >= 1; i -= 2 {
-		r := frac % 100 * 2
-		frac /= 100
-		b[i], b[i+1] = digits2[r], digits2[r+1]
-	}
+	q := frac / 1e8
+	b[0], b[1] = '.', byte('0'+q)
+	put8(b[2:], frac-q*1e8)
 	n := 10
 	for b[n-1] == '0' {
 		n--
