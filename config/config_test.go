@@ -31,7 +31,7 @@ func defaults(cmd string) Config {
 			ReasmMaxFlowBytes:  1088<<10 + 64<<10,
 			ReasmMaxTotalBytes: 256 << 20,
 			RingSize:           8 << 20,
-			RingTimeout:        20 * time.Millisecond,
+			RingTimeout:        100 * time.Millisecond,
 		},
 		Decode: Decode{JuteMaxBuffer: 1<<20 + 64<<10, ZKMaxPending: 1024},
 		Log:    Log{Level: slog.LevelInfo, Format: "logfmt"},

@@ -83,7 +83,7 @@ var flagDefs = []flagDef{
 		set: size(func(c *Config) *int { return &c.Capture.ReasmMaxTotalBytes })},
 	{name: "capture.ring-size", scope: inCommon, def: "8MiB", usage: "memory-mapped capture ring (TPACKET_V3), in 1MiB blocks, at least 2MiB; it all counts in RSS",
 		set: size(func(c *Config) *int { return &c.Capture.RingSize })},
-	{name: "capture.ring-timeout", scope: inCommon, def: "20ms", usage: "longest the kernel holds a ring block that is not full before zktap reads it: the delay before a packet is seen on a quiet link; longer wakes zktap less often",
+	{name: "capture.ring-timeout", scope: inCommon, def: "100ms", usage: "longest the kernel holds a ring block that is not full before zktap reads it: the delay before a packet is seen on a quiet link; longer wakes zktap less often",
 		set: duration(func(c *Config) *time.Duration { return &c.Capture.RingTimeout })},
 	{name: "capture.no-ring", scope: inCommon, usage: "read one packet per system call instead of through the ring (old kernels, comparisons)",
 		set: boolean(func(c *Config) *bool { return &c.Capture.NoRing })},

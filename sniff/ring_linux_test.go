@@ -423,3 +423,67 @@ func FuzzRingBlock(f *testing.F) {
 		}
 	})
 }
+
+// TestRingStallAtLowRate: the kernel hands a ring block over when it is full
+// or when RingTimeout has passed since its first packet, so on a light link
+// every block holds one timeout's worth of traffic and the longest stall of
+// the reader the ring survives is blocks × RingTimeout, however big the
+// blocks. A trickle of packets for 600 ms while nothing reads loses packets
+// from 8 blocks that retire every 20 ms (160 ms), and none from 8 that
+// retire every 100 ms (800 ms): why zktap's --capture.ring-timeout is 100ms.
+func TestRingStallAtLowRate(t *testing.T) {
+	for _, tc := range []struct {
+		timeout   time.Duration
+		wantDrops bool
+	}{{20 * time.Millisecond, true}, {100 * time.Millisecond, false}} {
+		t.Run(tc.timeout.String(), func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			port := uint16(ln.Addr().(*net.TCPAddr).Port)
+			l := openLo(t, Config{ZKPorts: []uint16{port}, RingBlockSize: DefaultRingBlockSize, RingBlocks: 8, RingTimeout: tc.timeout}, false)
+			go func() {
+				c, err := ln.Accept()
+				if err == nil {
+					io.Copy(io.Discard, c)
+					c.Close()
+				}
+			}()
+			c, err := net.Dial("tcp", ln.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A 64-byte write every 5 ms for 600 ms, nobody reading the ring.
+			sent := 0
+			for end := time.Now().Add(600 * time.Millisecond); time.Now().Before(end); sent++ {
+				if _, err := c.Write(make([]byte, 64)); err != nil {
+					t.Fatal(err)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			c.Close()
+			time.Sleep(tc.timeout + 50*time.Millisecond) // let the last block retire
+			read := 0
+			for {
+				_, _, _, err := l.ReadFrame()
+				if err != nil {
+					if !isTimeout(err) {
+						t.Fatal(err)
+					}
+					break
+				}
+				read++
+			}
+			st := l.Stats()
+			t.Logf("ring timeout %v: %d writes, %d frames read, kernel drops %d", tc.timeout, sent, read, st.KernelDrops)
+			if got := st.KernelDrops > 0; got != tc.wantDrops {
+				t.Errorf("kernel drops %d, want drops: %v (8 blocks × %v against a 600 ms stall)", st.KernelDrops, tc.wantDrops, tc.timeout)
+			}
+			if !tc.wantDrops && read < sent {
+				t.Errorf("read %d frames of %d writes with no drop", read, sent)
+			}
+		})
+	}
+}
