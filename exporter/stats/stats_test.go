@@ -384,6 +384,67 @@ func BenchmarkObserve(b *testing.B) {
 	}
 }
 
+// BenchmarkObserveMix observes the shape of the issue #4 bench load, one
+// message per op: 8 pipelining connections, each sending 16 requests before
+// their replies come back interleaved with the other connections'; reads
+// (exists, getData) over 100 nodes, writes (setData over 100 nodes, create
+// and delete of a node never seen before), and errors on some reads.
+func BenchmarkObserveMix(b *testing.B) {
+	const conns, window, rounds = 8, 16, 256
+	var msgs []*proto.Message
+	seq := 0
+	for r := range rounds {
+		var reqs, reps [conns][]*proto.Message
+		for c := range conns {
+			client := fmt.Sprintf("127.0.0.1:%d", 40000+c)
+			for i := range window {
+				n := (r*window + i) % 100
+				var op, path string
+				var errc int32
+				switch i % 8 {
+				case 0, 2:
+					op, path = "exists", fmt.Sprintf("/bench/r/n%d", n)
+				case 1, 3:
+					op, path = "getData", fmt.Sprintf("/bench/r/n%d", n)
+					if n%10 == 0 {
+						errc = -101
+					}
+				case 4, 6:
+					op, path = "setData", fmt.Sprintf("/bench/w/n%d", n)
+				case 5:
+					seq++
+					op, path = "create", fmt.Sprintf("/bench/c/r%ds%dn%d", r, c, seq)
+				case 7:
+					op, path = "delete", fmt.Sprintf("/bench/c/r%ds%dn%d", r, c, seq)
+				}
+				reqs[c] = append(reqs[c], req(client, op, path, 40))
+				reps[c] = append(reps[c], rep(client, op, path, 60, errc, 300*time.Microsecond))
+			}
+		}
+		for c := range conns {
+			msgs = append(msgs, reqs[c]...)
+		}
+		for i := range window {
+			for c := range conns {
+				msgs = append(msgs, reps[c][i])
+			}
+		}
+	}
+	s := New(Config{Shards: 1}, fixedNow)
+	sh := s.Shard(0)
+	for _, m := range msgs {
+		sh.Observe(m)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		sh.Observe(msgs[i])
+		if i++; i == len(msgs) {
+			i = 0
+		}
+	}
+}
+
 func BenchmarkObserveParallel(b *testing.B) {
 	s := New(Config{Shards: runtime.GOMAXPROCS(0)}, fixedNow)
 	c := "10.1.1.1:5000"
