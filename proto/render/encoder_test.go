@@ -69,9 +69,11 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 				otherKind.Kind = m.Kind%3 + 1
 				otherOp := same
 				otherOp.Op = m.Op + "x"
+				otherZxid := same
+				otherZxid.Zxid, otherZxid.HasZxid = m.Zxid+int64(i*j)-3, true
 				otherNs := same
 				otherNs.Time = tm.Add(1)
-				for k, v := range []*proto.Message{&m, &same, &same, &noSess, &otherSess, &otherKind, &otherOp, &otherNs, &m} {
+				for k, v := range []*proto.Message{&m, &same, &same, &noSess, &otherSess, &otherKind, &otherOp, &otherZxid, &otherZxid, &otherNs, &m} {
 					got = e.AppendJSON(got[:0], v)
 					want = AppendJSON(want[:0], v, opts)
 					if diff := cmp.Diff(string(want), string(got)); diff != "" {

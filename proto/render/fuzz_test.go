@@ -41,6 +41,7 @@ func FuzzAppendJSON(f *testing.F) {
 		m.Path, m.ZK.AuthUser, m.ZK.AuthScheme, m.Text, m.FLE.Addr = path, user, user, text, text
 		m.Session, m.HasSession = session, session&1 == 1
 		m.Latency, m.Paired = time.Duration(latency), latency&1 == 1
+		m.Zxid, m.HasZxid = latency>>1, latency&2 == 2
 		m.Err, m.Xid, m.HasXid = code, code, code&2 == 2
 		m.ZK.Sub = append(m.ZK.Sub, proto.SubOp{Op: op, Path: sub, Err: code})
 		m.FLE.State, m.ZAB.TxnOp = op, op
