@@ -148,8 +148,9 @@ func count(m map[uint64]*traffic, k uint64, limit int, size uint64) {
 // Shard is the part of Stats one pipeline worker writes. Its methods are
 // safe for concurrent use, but the design assumes one writer.
 type Shard struct {
-	st *Stats
-	mu sync.Mutex
+	st   *Stats
+	mu   sync.Mutex
+	held bool // the writer keeps mu locked between messages (ObserveHeld)
 
 	scratch []byte
 	paths   map[string]uint32 // normalised path -> admitted id (cache of st.paths)
@@ -260,6 +261,39 @@ func candidateCap(a, b int) int {
 // strings kept for new keys are copied.
 func (s *Shard) Observe(m *proto.Message) {
 	s.mu.Lock()
+	s.observeLocked(m)
+	s.mu.Unlock()
+	s.observeElection(m)
+}
+
+// ObserveHeld is Observe for a writer that calls Release whenever it
+// pauses: the shard's lock is taken at the first message and kept until
+// Release, so a run of messages pays for one lock instead of one per
+// message (Lock and Unlock were 16 % of Observe). Snapshots and pruning wait
+// for Release meanwhile; zktap serve releases through the pipeline's
+// Flusher, which bounds the wait to about the capture's read timeout. The
+// election state's lock is taken with the shard's held; no collector takes
+// them in the other order.
+func (s *Shard) ObserveHeld(m *proto.Message) {
+	if !s.held {
+		s.mu.Lock()
+		s.held = true
+	}
+	s.observeLocked(m)
+	s.observeElection(m)
+}
+
+// Release lets go of the lock ObserveHeld keeps, if it does. Only the
+// writer calls it.
+func (s *Shard) Release() {
+	if s.held {
+		s.held = false
+		s.mu.Unlock()
+	}
+}
+
+// observeLocked records m; s.mu is held.
+func (s *Shard) observeLocked(m *proto.Message) {
 	switch m.Proto {
 	case proto.ZK:
 		s.observeZK(m)
@@ -282,7 +316,10 @@ func (s *Shard) Observe(m *proto.Message) {
 			s.fle[fleState(m.FLE.State)]++
 		}
 	}
-	s.mu.Unlock()
+}
+
+// observeElection feeds the election state machine, which spans shards.
+func (s *Shard) observeElection(m *proto.Message) {
 	if m.Proto == proto.FLE && m.Op == "notification" || m.Proto == proto.ZAB && m.Op == "newleader" {
 		s.st.observeElection(m)
 	}

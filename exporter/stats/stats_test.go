@@ -690,3 +690,44 @@ func TestPathRepeats(t *testing.T) {
 		})
 	}
 }
+
+// TestObserveHeld: a writer that holds the shard's lock across messages
+// counts exactly what Observe counts, elections included; a snapshot taken
+// meanwhile waits for Release and then sees every message.
+func TestObserveHeld(t *testing.T) {
+	s := New(Config{}, fixedNow)
+	sh := s.Shard(0)
+	c := "10.1.1.1:5000"
+	for range 3 {
+		sh.ObserveHeld(req(c, "exists", "/a", 20))
+		sh.ObserveHeld(rep(c, "exists", "/a", 36, 0, 300*time.Microsecond))
+	}
+	for i, state := range []string{"looking", "following"} {
+		sh.ObserveHeld(&proto.Message{Time: t0.Add(time.Duration(i) * time.Second), Proto: proto.FLE, Kind: proto.Event,
+			Op: "notification", FLE: proto.FLEInfo{State: state, Leader: 2, ElectionEpoch: 1}})
+	}
+	done := make(chan Snapshot, 1)
+	go func() { done <- *s.Snapshot() }()
+	select {
+	case <-done:
+		t.Fatal("a snapshot completed while the writer held the shard")
+	case <-time.After(50 * time.Millisecond):
+	}
+	sh.Release()
+	snap := <-done
+	if diff := cmp.Diff([]OpPath{{Op: "exists", Path: "/a", Traffic: Traffic{3, 60}}}, snap.Requests); diff != "" {
+		t.Errorf("Requests (-want +got):\n%s", diff)
+	}
+	if len(snap.Latency) != 1 || snap.Latency[0].Count != 3 {
+		t.Errorf("Latency = %+v, want exists n=3", snap.Latency)
+	}
+	if snap.Election.Count != 1 || snap.Election.Leader != 2 {
+		t.Errorf("Election = %+v, want 1 won by 2", snap.Election)
+	}
+	// Released, the shard serves Observe and snapshots as before.
+	sh.Observe(req(c, "exists", "/a", 20))
+	sh.Release() // nothing held: a no-op
+	if got := s.Snapshot().Requests[0].Count; got != 4 {
+		t.Errorf("after Release, exists requests = %d, want 4", got)
+	}
+}

@@ -34,16 +34,21 @@ type serveSink struct {
 
 func (s *serveSink) Emit(m *proto.Message) {
 	s.count++
-	s.shard.Observe(m)
+	s.shard.ObserveHeld(m)
 	if s.tap.Active() {
 		s.tap.Publish(m)
 	}
 }
 
 // Flush implements pipeline.Flusher: the pipeline calls it whenever the
-// worker pauses, so the count is at most a few hundred frames behind.
+// worker pauses, at least every 50 ms of capture time while frames arrive,
+// and on every read timeout of a quiet line. It publishes the count and
+// lets go of the stats shard, which the sink holds locked from one flush to
+// the next (one lock per run of messages, not per message), so a scrape
+// waits at most about the capture's read timeout.
 func (s *serveSink) Flush() {
 	s.messages.Store(s.count)
+	s.shard.Release()
 }
 
 // Serve runs the sidecar daemon: capture, stats, the HTTP endpoints and

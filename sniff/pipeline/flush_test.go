@@ -74,3 +74,25 @@ func TestFlushWhenSourcePauses(t *testing.T) {
 		})
 	}
 }
+
+// TestFlushOnTrickle: frames that trickle in without a pause (never a read
+// timeout) and too slowly to make statsEvery still flush an inline sink at
+// least every publishAge of capture time.
+func TestFlushOnTrickle(t *testing.T) {
+	sink := &flushSink{drained: make(chan int, 1024)}
+	src := newConvSource(10*time.Millisecond, 104) // handshake + 50 pairs, 1.04 s of capture time
+	p := New(Config{Inline: true}, func(int) proto.Sink { return sink }, &proto.Counters{})
+	if err := p.Run(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	close(sink.drained)
+	var totals []int
+	for n := range sink.drained {
+		totals = append(totals, n)
+	}
+	// 1.04 s at one publish per 50 ms of capture time: about 20 flushes
+	// with messages, far more than the final one.
+	if len(totals) < 15 || totals[len(totals)-1] != 102 {
+		t.Errorf("flushes with messages after %v; want at least 15, the last after all 102", totals)
+	}
+}

@@ -71,6 +71,10 @@ const (
 	handAge    = 20 * time.Millisecond
 	sweepEvery = time.Second
 	statsEvery = 256 // frames between refreshes of the source's stats
+	// publishAge bounds, in capture time, how long an inline worker goes
+	// without publishing (and flushing its sink) while frames trickle in
+	// too slowly to reach statsEvery.
+	publishAge = 50 * time.Millisecond
 )
 
 func (c *Config) setDefaults() {
@@ -101,9 +105,10 @@ func (c *Config) setDefaults() {
 }
 
 // Flusher is a proto.Sink that wants to know when its worker pauses. The
-// pipeline calls Flush from the worker's goroutine after each batch, every
-// statsEvery frames when decoding inline, whenever the source has nothing to
-// read (its read timeout), and at the end. A sink may keep work pending, or
+// pipeline calls Flush from the worker's goroutine after each batch; when
+// decoding inline, every statsEvery frames and at least every publishAge of
+// capture time while frames arrive; whenever the source has nothing to read
+// (its read timeout); and at the end. A sink may keep work pending, or
 // a lock held, between two flushes: a live source's read timeout bounds how
 // long that lasts on a quiet line.
 type Flusher interface {
@@ -224,6 +229,7 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 	}
 	defer publish()
 	lastKernel := time.Now()
+	var nextPublish time.Time // inline: capture time of the next publish
 	for {
 		data, ts, link, err := src.ReadFrame()
 		if err != nil {
@@ -291,7 +297,13 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 			continue
 		}
 		if p.cfg.Inline {
-			p.workers[0].segment(&seg)
+			w := p.workers[0]
+			w.segment(&seg)
+			if seg.Time.After(nextPublish) {
+				// frames%statsEvery publishes a busy line; this a slow one.
+				w.publish()
+				nextPublish = seg.Time.Add(publishAge)
+			}
 			continue
 		}
 		p.dispatch(&seg)
