@@ -226,6 +226,23 @@ func TestMidStreamJoin(t *testing.T) {
 	if diff := cmp.Diff(map[string]uint64{"resync": 1}, f0.counts()); diff != "" {
 		t.Errorf("byte by byte counters (-want +got):\n%s", diff)
 	}
+	// A connection that carries a single vote after the join (an election
+	// sends one or two per connection): a current notification that ends
+	// where the bytes end is decoded at once, after a damaged tail too.
+	for _, prefix := range [][]byte{nil, stream[30:44]} {
+		f1 := newFeeder(false)
+		f1.feed(proto.ToClient, cat(prefix, note(44, 0, 3, 7, 1, 1, cfgText)))
+		if len(f1.recs) != 1 {
+			t.Errorf("one vote after %d bytes of another: %d messages, want 1", len(prefix), len(f1.recs))
+		}
+	}
+	// An older, shorter notification alone is not proof enough: it waits
+	// for a second one.
+	f2 := newFeeder(false)
+	f2.feed(proto.ToClient, note(40, 0, 2, 7, 1, 1, ""))
+	if len(f2.recs) != 0 {
+		t.Errorf("a lone 40-byte notification decoded %d messages, want 0 until the next", len(f2.recs))
+	}
 	// After a gap the direction resynchronises too.
 	f := newFeeder(true)
 	f.feed(proto.ToClient, stream[:20])
