@@ -662,7 +662,11 @@ func (s *Stats) observeElection(m *proto.Message) {
 			e.vote, e.voteEpoch = m.FLE.Leader, m.FLE.ElectionEpoch
 		}
 	case "following", "leading":
-		if e.running {
+		// A peer that has not yet noticed its leader is gone still
+		// answers with its old vote (an older election epoch, the dead
+		// leader): that does not end the new election (seen on a real
+		// ensemble when the leader was killed).
+		if e.running && m.FLE.ElectionEpoch >= e.voteEpoch {
 			e.end(&s.cfg, m.Time, m.FLE.Leader, m.FLE.ElectionEpoch)
 		}
 	}

@@ -268,6 +268,30 @@ func TestElectionAllLooking(t *testing.T) {
 	}
 }
 
+// TestElectionStaleFollowing: after the leader (3) dies, a survivor votes
+// in round 2 while the other, not yet aware, answers FOLLOWING 3 from round
+// 1; that stale answer does not end the election, which the new leader's
+// NEWLEADER ends, won by 2 (the sequence of a real ensemble, joined
+// mid-stream, whose leader was killed).
+func TestElectionStaleFollowing(t *testing.T) {
+	s := New(Config{}, fixedNow)
+	note := func(at time.Duration, state string, leader, epoch int64) *proto.Message {
+		return &proto.Message{Time: t0.Add(at), Proto: proto.FLE, Kind: proto.Event, Op: "notification",
+			FLE: proto.FLEInfo{State: state, Leader: leader, ElectionEpoch: epoch}}
+	}
+	s.Observe(note(0, "looking", 1, 2))
+	s.Observe(note(1*time.Millisecond, "following", 3, 1))
+	if got := s.Snapshot().Election; got.Count != 0 || !got.Running {
+		t.Errorf("after a stale FOLLOWING: Election = %+v, want none ended, one running", got)
+	}
+	s.Observe(note(4*time.Millisecond, "looking", 2, 2))
+	s.Observe(note(9*time.Millisecond, "looking", 2, 2))
+	s.Observe(&proto.Message{Time: t0.Add(333 * time.Millisecond), Proto: proto.ZAB, Kind: proto.Request, Op: "newleader"})
+	if got := s.Snapshot().Election; got.Count != 1 || got.Leader != 2 || got.Epoch != 2 || got.Running {
+		t.Errorf("Election = %+v, want 1 of epoch 2 won by 2", got)
+	}
+}
+
 // TestObserveNoAlloc proves the steady-state path allocates nothing once
 // its keys are known: with paths admitted or folded (the table full), sub-ops
 // of a multi, watches, errors, and connections that share a slot of the

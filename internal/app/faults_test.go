@@ -429,11 +429,19 @@ func TestFaultLeaderLostJoinedMidstream(t *testing.T) {
 		t.Fatal("the killed server still leads")
 	}
 	var notes map[string]float64
-	waitFor(t, 10*time.Second, fmt.Sprintf("the election won by %d", newLeader.ID), func() bool {
+	var won, elections float64
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		notes = metricsOf(t, base, "zookeeper_fle_notifications_total", "state")
-		return metricValue(t, base, "zookeeper_fle_leader") == float64(newLeader.ID) &&
-			metricValue(t, base, "zookeeper_fle_elections_total") == 1
-	})
+		won, elections = metricValue(t, base, "zookeeper_fle_leader"), metricValue(t, base, "zookeeper_fle_elections_total")
+		if won == float64(newLeader.ID) && elections == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("zookeeper_fle_leader = %v, elections %v; want %d (the old leader was %d), 1; notifications %v, zab %v, decode errors %v",
+				won, elections, newLeader.ID, leader.ID, notes, metricsOf(t, base, "zookeeper_zab_packets_total", "type"),
+				metricsOf(t, base, "zktap_decode_errors_total", "reason"))
+		}
+	}
 	// Each survivor votes to the other on the connection joined mid-stream.
 	// (How many votes an election takes varies, 2 to 5 here; a lone vote
 	// on a connection is covered by proto/fle's TestMidStreamJoin.)
