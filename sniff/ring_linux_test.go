@@ -209,17 +209,7 @@ func TestLiveRingDrops(t *testing.T) {
 		l := openLo(t, Config{ZKPorts: []uint16{port}, RingBlockSize: os.Getpagesize(), RingBlocks: 2, RingTimeout: time.Millisecond}, false)
 		flood(t, ln, count)
 		time.Sleep(20 * time.Millisecond) // let the last block retire
-		read := 0
-		for {
-			_, _, _, err := l.ReadFrame()
-			if err != nil {
-				if !isTimeout(err) {
-					t.Fatal(err)
-				}
-				break
-			}
-			read++
-		}
+		read := readAll(t, l)
 		st := l.Stats()
 		t.Logf("read %d frames, kernel drops %d, freezes %d", read, st.KernelDrops, st.KernelFreezes)
 		if st.KernelDrops == 0 || st.KernelFreezes == 0 {
@@ -465,17 +455,7 @@ func TestRingStallAtLowRate(t *testing.T) {
 			}
 			c.Close()
 			time.Sleep(tc.timeout + 50*time.Millisecond) // let the last block retire
-			read := 0
-			for {
-				_, _, _, err := l.ReadFrame()
-				if err != nil {
-					if !isTimeout(err) {
-						t.Fatal(err)
-					}
-					break
-				}
-				read++
-			}
+			read := readAll(t, l)
 			st := l.Stats()
 			t.Logf("ring timeout %v: %d writes, %d frames read, kernel drops %d", tc.timeout, sent, read, st.KernelDrops)
 			if got := st.KernelDrops > 0; got != tc.wantDrops {
@@ -485,5 +465,21 @@ func TestRingStallAtLowRate(t *testing.T) {
 				t.Errorf("read %d frames of %d writes with no drop", read, sent)
 			}
 		})
+	}
+}
+
+// readAll reads frames until a read times out and returns how many it read.
+func readAll(t *testing.T, l *Live) int {
+	t.Helper()
+	read := 0
+	for {
+		_, _, _, err := l.ReadFrame()
+		if err != nil {
+			if !isTimeout(err) {
+				t.Fatal(err)
+			}
+			return read
+		}
+		read++
 	}
 }

@@ -409,15 +409,10 @@ func TestFaultZooKeeperRestart(t *testing.T) {
 // the election and its winner are reported.
 func TestFaultLeaderLostJoinedMidstream(t *testing.T) {
 	requireRoot(t)
-	opts := zktest.Options{
-		ClientPort:   zktest.FreePort(t, "127.0.0.1"),
-		QuorumPort:   zktest.FreePort(t, "127.0.0.1"),
-		ElectionPort: zktest.FreePort(t, "127.0.0.1"),
-	}
+	opts := freeEnsembleOptions(t)
 	ens := zktest.StartEnsemble(t, opts)
 	leader := zktest.WaitLeader(t, ens, 30*time.Second)
-	base := startServe(t, "--iface", "lo", "--zk-ports", strconv.Itoa(opts.ClientPort),
-		"--zab-ports", strconv.Itoa(opts.QuorumPort), "--fle-ports", strconv.Itoa(opts.ElectionPort))
+	base := startServe(t, serveEnsembleArgs(opts)...)
 	time.Sleep(time.Second) // the capture is open: ZAB pings flow on the joined connections
 	if n := metricValue(t, base, "zookeeper_fle_elections_total"); n != 0 {
 		t.Fatalf("zookeeper_fle_elections_total = %v before any election was seen", n)
@@ -457,15 +452,8 @@ func TestFaultLeaderLostJoinedMidstream(t *testing.T) {
 // leader, and keeps counting client requests exactly.
 func TestFaultLeaderLost(t *testing.T) {
 	requireRoot(t)
-	// Free ports rather than 2181/2888/3888: other tests on this machine
-	// may run an ensemble at the same time.
-	opts := zktest.Options{
-		ClientPort:   zktest.FreePort(t, "127.0.0.1"),
-		QuorumPort:   zktest.FreePort(t, "127.0.0.1"),
-		ElectionPort: zktest.FreePort(t, "127.0.0.1"),
-	}
-	base := startServe(t, "--iface", "lo", "--zk-ports", strconv.Itoa(opts.ClientPort),
-		"--zab-ports", strconv.Itoa(opts.QuorumPort), "--fle-ports", strconv.Itoa(opts.ElectionPort))
+	opts := freeEnsembleOptions(t)
+	base := startServe(t, serveEnsembleArgs(opts)...)
 	ens := zktest.StartEnsemble(t, opts)
 	leader := zktest.WaitLeader(t, ens, 30*time.Second)
 	waitFor(t, 10*time.Second, fmt.Sprintf("zookeeper_fle_leader to be the first leader %d", leader.ID), func() bool {
@@ -719,4 +707,20 @@ func TestFaultThousandReconnects(t *testing.T) {
 		t.Errorf("%v decoder panics", n)
 	}
 	checkNoDrops(t, base)
+}
+
+// freeEnsembleOptions picks free ports rather than 2181/2888/3888: other
+// tests on this machine may run an ensemble at the same time.
+func freeEnsembleOptions(t *testing.T) zktest.Options {
+	return zktest.Options{
+		ClientPort:   zktest.FreePort(t, "127.0.0.1"),
+		QuorumPort:   zktest.FreePort(t, "127.0.0.1"),
+		ElectionPort: zktest.FreePort(t, "127.0.0.1"),
+	}
+}
+
+// serveEnsembleArgs has zktap serve capture an ensemble's three ports on lo.
+func serveEnsembleArgs(o zktest.Options) []string {
+	return []string{"--iface", "lo", "--zk-ports", strconv.Itoa(o.ClientPort),
+		"--zab-ports", strconv.Itoa(o.QuorumPort), "--fle-ports", strconv.Itoa(o.ElectionPort)}
 }

@@ -654,17 +654,7 @@ func harm(r *result) uint64 {
 // messages after it are too, the damage is counted, and reassembly stays
 // inside its bounds.
 func TestHostileMutatedCaptures(t *testing.T) {
-	var files []string
-	for _, g := range []string{"../../testdata/zktraffic/*.pcap", "../../testdata/captures/*.pcap"} {
-		m, err := filepath.Glob(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	if len(files) < 19 {
-		t.Fatalf("found %d captures, want at least the 19 zktraffic files", len(files))
-	}
+	files := realCaptures(t)
 	type total struct{ before, beforeOK, after, afterOK, structural, harmed int }
 	totals := map[int]*total{}
 	for _, path := range files {
@@ -859,4 +849,22 @@ func TestHostileIdleConnections(t *testing.T) {
 		t.Errorf("live heap growth with %d idle connections %d MiB (%d samples), want at most %d MiB", conns, probe.peak>>20, probe.samples, limit>>20)
 	}
 	t.Logf("%d idle connections: live heap +%.1f MiB, max buffered %d bytes", conns, float64(probe.peak)/(1<<20), res.maxBuffered)
+}
+
+// realCaptures lists both capture corpora: zktraffic's 19 files and the
+// captures made from Debian's ZooKeeper.
+func realCaptures(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, g := range []string{"../../testdata/zktraffic/*.pcap", "../../testdata/captures/*.pcap"} {
+		m, err := filepath.Glob(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	if len(files) < 19 {
+		t.Fatalf("found %d captures, want at least the 19 zktraffic files", len(files))
+	}
+	return files
 }

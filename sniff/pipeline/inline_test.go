@@ -19,17 +19,7 @@ import (
 // damaged at 10 %. The source scribbles over each frame before reading the
 // next, so an inline path that kept a reference into a frame would differ.
 func TestInlineMatchesWorker(t *testing.T) {
-	var files []string
-	for _, g := range []string{"../../testdata/zktraffic/*.pcap", "../../testdata/captures/*.pcap"} {
-		m, err := filepath.Glob(g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		files = append(files, m...)
-	}
-	if len(files) < 19 {
-		t.Fatalf("found %d captures, want at least the 19 zktraffic files", len(files))
-	}
+	files := realCaptures(t)
 	total := 0
 	for _, path := range files {
 		pkts := loadCapture(t, path)
