@@ -67,12 +67,6 @@ func (d *dumpSink) write() {
 func Dump(ctx context.Context, src *source, o DumpOptions, out io.Writer, ctr *proto.Counters) (pipeline.Health, error) {
 	var mu sync.Mutex
 	var sinks []*dumpSink
-	if !src.live && o.Pipeline.Workers <= 1 {
-		// A file's dump decodes in the reading goroutine: a worker beside
-		// the reader cost more CPU in hand-offs than it saved in wall
-		// time on the bench captures (figures in the commit).
-		o.Pipeline.Inline = true
-	}
 	p := pipeline.New(o.Pipeline, func(int) proto.Sink {
 		d := &dumpSink{o: &o, mu: &mu, out: out, buf: make([]byte, 0, dumpChunk+4<<10), live: src.live}
 		d.enc.Options = o.Render

@@ -25,7 +25,7 @@
 // operations and the wake-ups of a second goroutine cost more CPU than
 // decoding; one goroutine still decodes millions of messages a second, far
 // above what a ZooKeeper server can serve, and the ring buffers a burst while
-// it decodes. A file is read faster with a worker decoding beside the reader.
+// it decodes. A file's dump measured the same wall time and less CPU inline.
 //
 // # Bounds
 //

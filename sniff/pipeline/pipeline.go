@@ -42,12 +42,11 @@ type Config struct {
 	// Pace replays a file at its recorded pace instead of as fast as possible.
 	Pace bool
 	// Inline decodes in the capture goroutine itself, with Workers 1: no
-	// batches, no worker goroutine, no copy of the payload. Right for live
-	// capture, where one goroutine keeps up with ZooKeeper's maximum rate
-	// many times over and the kernel ring absorbs bursts while it decodes;
-	// handing segments to another goroutine cost more in wake-ups and
-	// copies than the decoding itself. A file decodes faster with a worker
-	// decoding while the capture goroutine reads. Ignored with Workers > 1.
+	// batches, no worker goroutine, no copy of the payload. One goroutine
+	// keeps up with ZooKeeper's maximum rate many times over and the
+	// kernel ring absorbs bursts while it decodes; handing segments to
+	// another goroutine cost more in wake-ups and copies than the decoding
+	// itself. Ignored with Workers > 1.
 	Inline bool
 }
 
@@ -277,6 +276,11 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 			if first.IsZero() {
 				first, start = ts, time.Now()
 			} else if d := ts.Sub(first) - time.Since(start); d > 0 {
+				if p.cfg.Inline {
+					// Nothing is decoded while waiting: flush, as a
+					// live source's read timeout would.
+					p.workers[0].publish()
+				}
 				select {
 				case <-time.After(d):
 				case <-ctx.Done():
