@@ -96,3 +96,26 @@ func TestFlushOnTrickle(t *testing.T) {
 		t.Errorf("flushes with messages after %v; want at least 15, the last after all 102", totals)
 	}
 }
+
+// TestFlushBeforePacedWait: a paced replay decoding inline flushes before
+// each wait for the next frame's time, so a sink never holds messages (or
+// its lock) across the pause.
+func TestFlushBeforePacedWait(t *testing.T) {
+	sink := &flushSink{drained: make(chan int, 64)}
+	src := newConvSource(20*time.Millisecond, 12) // handshake + 4 pairs, 20 ms apart
+	p := New(Config{Inline: true, Pace: true, Blocking: true}, func(int) proto.Sink { return sink }, &proto.Counters{})
+	if err := p.Run(context.Background(), src); err != nil {
+		t.Fatal(err)
+	}
+	close(sink.drained)
+	var totals []int
+	for n := range sink.drained {
+		totals = append(totals, n)
+	}
+	// Every frame after the first carries one message (the handshake's
+	// SYNs none) and waits 20 ms: each message is flushed on its own.
+	want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	if len(totals) != len(want) || totals[len(totals)-1] != 10 {
+		t.Errorf("flushes after %v messages, want one after each of the 10: %v", totals, want)
+	}
+}
