@@ -71,8 +71,8 @@ const (
 	sweepEvery = time.Second
 	statsEvery = 256 // frames between refreshes of the source's stats
 	// publishAge bounds, in capture time, how long an inline worker goes
-	// without publishing (and flushing its sink) while frames trickle in
-	// too slowly to reach statsEvery.
+	// without publishing its counters and flushing its sink while frames
+	// arrive (a worker goroutine does both after each batch).
 	publishAge = 50 * time.Millisecond
 )
 
@@ -105,9 +105,9 @@ func (c *Config) setDefaults() {
 
 // Flusher is a proto.Sink that wants to know when its worker pauses. The
 // pipeline calls Flush from the worker's goroutine after each batch; when
-// decoding inline, every statsEvery frames and at least every publishAge of
-// capture time while frames arrive; whenever the source has nothing to read
-// (its read timeout); and at the end. A sink may keep work pending, or
+// decoding inline, at least every publishAge of capture time while frames
+// arrive and before a paced replay waits; whenever the source has nothing
+// to read (its read timeout); and at the end. A sink may keep work pending, or
 // a lock held, between two flushes: a live source's read timeout bounds how
 // long that lasts on a quiet line.
 type Flusher interface {
@@ -263,9 +263,6 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 		bytes += uint64(len(data))
 		if frames%statsEvery == 0 {
 			publish()
-			if p.cfg.Inline {
-				p.workers[0].publish()
-			}
 			// time.Now per packet cost more than the check it guards.
 			if now := time.Now(); now.Sub(lastKernel) > time.Second {
 				lastKernel = now
@@ -304,7 +301,6 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 			w := p.workers[0]
 			w.segment(&seg)
 			if seg.Time.After(nextPublish) {
-				// frames%statsEvery publishes a busy line; this a slow one.
 				w.publish()
 				nextPublish = seg.Time.Add(publishAge)
 			}

@@ -152,8 +152,7 @@ func (w *worker) finish() {
 }
 
 // publish makes the worker's counters visible to Health and flushes its
-// sink. It runs after each batch, every statsEvery frames inline, whenever
-// the source pauses, and at the end.
+// sink: see Flusher for when.
 func (w *worker) publish() {
 	if w.flusher != nil {
 		w.flusher.Flush()
