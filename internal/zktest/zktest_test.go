@@ -48,7 +48,10 @@ func TestStandalone(t *testing.T) {
 
 func TestEnsembleElection(t *testing.T) {
 	t.Parallel()
-	servers := StartEnsemble(t, Options{ClientPort: 21810, QuorumPort: 28880, ElectionPort: 38880})
+	// Free ports: a fixed 38880 lies in the ephemeral range, where another
+	// test's connection took it once and ZooKeeper failed to start.
+	servers := StartEnsemble(t, Options{ClientPort: FreePort(t, "127.0.0.1"),
+		QuorumPort: FreePort(t, "127.0.0.1"), ElectionPort: FreePort(t, "127.0.0.1")})
 	leader := WaitLeader(t, servers, 30*time.Second)
 	if l := Leader(servers); l != leader {
 		t.Fatalf("Leader = %v, WaitLeader = %v", l, leader)
