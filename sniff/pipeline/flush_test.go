@@ -79,17 +79,8 @@ func TestFlushWhenSourcePauses(t *testing.T) {
 // timeout) and too slowly to make statsEvery still flush an inline sink at
 // least every publishAge of capture time.
 func TestFlushOnTrickle(t *testing.T) {
-	sink := &flushSink{drained: make(chan int, 1024)}
-	src := newConvSource(10*time.Millisecond, 104) // handshake + 50 pairs, 1.04 s of capture time
-	p := New(Config{Inline: true}, func(int) proto.Sink { return sink }, &proto.Counters{})
-	if err := p.Run(context.Background(), src); err != nil {
-		t.Fatal(err)
-	}
-	close(sink.drained)
-	var totals []int
-	for n := range sink.drained {
-		totals = append(totals, n)
-	}
+	// handshake + 50 pairs, 1.04 s of capture time
+	totals := runFlushes(t, Config{Inline: true}, newConvSource(10*time.Millisecond, 104))
 	// 1.04 s at one publish per 50 ms of capture time: about 20 flushes
 	// with messages, far more than the final one.
 	if len(totals) < 15 || totals[len(totals)-1] != 102 {
@@ -101,9 +92,22 @@ func TestFlushOnTrickle(t *testing.T) {
 // each wait for the next frame's time, so a sink never holds messages (or
 // its lock) across the pause.
 func TestFlushBeforePacedWait(t *testing.T) {
-	sink := &flushSink{drained: make(chan int, 64)}
-	src := newConvSource(20*time.Millisecond, 12) // handshake + 4 pairs, 20 ms apart
-	p := New(Config{Inline: true, Pace: true, Blocking: true}, func(int) proto.Sink { return sink }, &proto.Counters{})
+	// handshake + 4 pairs, 20 ms apart
+	totals := runFlushes(t, Config{Inline: true, Pace: true, Blocking: true}, newConvSource(20*time.Millisecond, 12))
+	// Every frame after the first carries one message (the handshake's
+	// SYNs none) and waits 20 ms: each message is flushed on its own.
+	want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	if len(totals) != len(want) || totals[len(totals)-1] != 10 {
+		t.Errorf("flushes after %v messages, want one after each of the 10: %v", totals, want)
+	}
+}
+
+// runFlushes runs src through a pipeline to its end and returns, for each
+// flush that followed new messages, how many messages had come by then.
+func runFlushes(t *testing.T, cfg Config, src *convSource) []int {
+	t.Helper()
+	sink := &flushSink{drained: make(chan int, 1024)}
+	p := New(cfg, func(int) proto.Sink { return sink }, &proto.Counters{})
 	if err := p.Run(context.Background(), src); err != nil {
 		t.Fatal(err)
 	}
@@ -112,10 +116,5 @@ func TestFlushBeforePacedWait(t *testing.T) {
 	for n := range sink.drained {
 		totals = append(totals, n)
 	}
-	// Every frame after the first carries one message (the handshake's
-	// SYNs none) and waits 20 ms: each message is flushed on its own.
-	want := []int{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
-	if len(totals) != len(want) || totals[len(totals)-1] != 10 {
-		t.Errorf("flushes after %v messages, want one after each of the 10: %v", totals, want)
-	}
+	return totals
 }
