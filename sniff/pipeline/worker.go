@@ -93,6 +93,11 @@ type worker struct {
 
 	flows    map[connKey]*conn
 	maxFlows int
+	// recent caches flows by client port in front of flows: hashing a
+	// connKey (two netip.AddrPorts) cost more than the rest of lookup, and
+	// a pipelining client's segments and their replies come in runs. An
+	// entry is dropped with its conn (drop), so it is never stale.
+	recent   [recentFlows]*conn
 	head     *conn // most recently seen
 	tail     *conn
 	spare    [proto.NumProtos][]*conn
@@ -107,6 +112,10 @@ type worker struct {
 	evicted  uint64
 	panicked uint64
 }
+
+// recentFlows is the size of worker.recent: 64 direct-mapped slots keep a
+// few dozen busy connections' lookups off the map.
+const recentFlows = 64
 
 func newWorker(p *Pipeline, id int, sink proto.Sink, budget int64, flows int) *worker {
 	w := &worker{
@@ -227,13 +236,19 @@ func (w *worker) lookup(seg *sniff.Segment) (*conn, proto.Dir) {
 		server, client, dir = seg.Flow.Src, seg.Flow.Dst, proto.ToClient
 	}
 	key := connKey{client: client, server: server}
-	if c := w.flows[key]; c != nil {
+	slot := &w.recent[client.Port()%recentFlows]
+	c := *slot
+	if c == nil || c.key != key {
+		c = w.flows[key]
+	}
+	if c != nil {
 		if seg.Flags&sniff.SYN != 0 && seg.Flags&sniff.ACK == 0 && dir == proto.ToServer && !(c.hasSyn && c.synSeq == seg.Seq) {
 			// A new SYN (not a retransmitted one) on a known 4-tuple:
 			// the old connection is gone.
 			w.closed++
 			w.close(c, seg.Time)
 		} else {
+			*slot = c
 			return c, dir
 		}
 	}
@@ -245,7 +260,7 @@ func (w *worker) lookup(seg *sniff.Segment) (*conn, proto.Dir) {
 		w.close(w.tail, seg.Time)
 	}
 	pr := w.p.server[server.Port()]
-	c := w.newConn(pr)
+	c = w.newConn(pr)
 	c.key = key
 	c.lastSeen = w.now
 	c.dec.Reset(proto.Endpoints{Client: client, Server: server, FromStart: seg.Flags&sniff.SYN != 0})
@@ -253,6 +268,7 @@ func (w *worker) lookup(seg *sniff.Segment) (*conn, proto.Dir) {
 		c.hasSyn, c.synSeq = true, seg.Seq
 	}
 	w.flows[key] = c
+	*slot = c
 	w.pushFront(c)
 	w.opened++
 	return c, dir
@@ -296,6 +312,9 @@ func (w *worker) drop(c *conn) {
 		return
 	}
 	delete(w.flows, c.key)
+	if s := &w.recent[c.key.client.Port()%recentFlows]; *s == c {
+		*s = nil
+	}
 	w.unlink(c)
 	for d := range c.streams {
 		c.streams[d].Reset()
