@@ -102,3 +102,52 @@ func TestOpOverflow(t *testing.T) {
 		t.Errorf("%d latency histograms, want %d", n, maxOps+1)
 	}
 }
+
+// TestPairBound: past maxOps*(MaxPaths+2) distinct (op, path) pairs a new
+// pair counts under the op Overflow with its path, requests and replies
+// alike, and nothing is lost.
+func TestPairBound(t *testing.T) {
+	s := New(Config{MaxPaths: 1}, fixedNow)
+	c := "10.1.1.1:5000"
+	// 130 names: op000..op127 get ids, op128 and op129 share Overflow's.
+	// Three paths: none, "/a" (admitted, the cap), "/b" (folded into
+	// Overflow). That is 3*129 = 387 pairs against a bound of 384.
+	for _, p := range []string{"", "/a", "/b"} {
+		for i := range maxOps + 2 {
+			op := fmt.Sprintf("op%03d", i)
+			s.Observe(req(c, op, p, 10))
+			s.Observe(rep(c, op, p, 20, 0, time.Millisecond))
+		}
+	}
+	want := map[string]Traffic{}
+	for _, p := range []string{"", "/a"} {
+		for i := range maxOps {
+			want[fmt.Sprintf("op%03d %s", i, p)] = Traffic{1, 10}
+		}
+		want[Overflow+" "+p] = Traffic{2, 20}
+	}
+	// On the folded path, 2*129 pairs are taken, so 126 more fit; the
+	// 127th folds into (Overflow, Overflow), as do op128 and op129.
+	for i := range 126 {
+		want[fmt.Sprintf("op%03d %s", i, Overflow)] = Traffic{1, 10}
+	}
+	want[Overflow+" "+Overflow] = Traffic{4, 40}
+	snap := s.Snapshot()
+	for _, tt := range []struct {
+		name  string
+		rows  []OpPath
+		scale uint64
+	}{{"Requests", snap.Requests, 1}, {"Replies", snap.Replies, 2}} {
+		got := map[string]Traffic{}
+		for _, r := range tt.rows {
+			got[r.Op+" "+r.Path] = r.Traffic
+		}
+		w := map[string]Traffic{}
+		for k, v := range want {
+			w[k] = Traffic{v.Count, v.Bytes * tt.scale}
+		}
+		if diff := cmp.Diff(w, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}

@@ -91,6 +91,10 @@ func (h *hist) add(o *hist) {
 
 // cand is a top-N candidate's cumulative counts on one shard.
 type cand struct {
+	// serial identifies the candidate for opPath's caches of its
+	// counters: unique per shard and never reused, so a cache holding
+	// a pruned candidate's serial can only miss. 0 is no candidate.
+	serial   uint64
 	req      traffic
 	answered uint64
 	latSum   float64
@@ -102,7 +106,11 @@ type cand struct {
 	ops map[uint64]*traffic
 }
 
-func (c *cand) request(op, path uint32, size uint64) {
+// request counts a request of op on path and returns the counter of
+// c.ops it went to (nil if even the folded key had no room). The choice is
+// final: ops never loses a key, so the same (op, path) always lands on the
+// same counter, which the caller may cache (see opPath).
+func (c *cand) request(op, path uint32, size uint64) *traffic {
 	c.req.n++
 	c.req.bytes += size
 	if c.ops == nil {
@@ -114,7 +122,7 @@ func (c *cand) request(op, path uint32, size uint64) {
 		if len(c.ops) >= maxOps {
 			k = key(op, pathOther)
 			if t = c.ops[k]; t == nil && len(c.ops) >= 2*maxOps {
-				return // even the folded keys are at their bound
+				return nil // even the folded keys are at their bound
 			}
 		}
 		if t == nil {
@@ -124,21 +132,85 @@ func (c *cand) request(op, path uint32, size uint64) {
 	}
 	t.n++
 	t.bytes += size
+	return t
 }
 
-// count adds one frame of size bytes under k in m, a map of at most limit
-// keys; past it, new keys fold into op Overflow with k's path. Values are
-// pointers so that a known key costs one lookup.
-func count(m map[uint64]*traffic, k uint64, limit int, size uint64) {
-	t := m[k]
-	if t == nil {
-		if len(m) >= limit {
-			k = key(opOther, keyLo(k))
-			t = m[k]
+// requestVia is request through a cache of the counter it returns:
+// *serial and *t are the candidate and counter last used for this
+// (op, path). A hit costs no map lookup.
+func (c *cand) requestVia(serial *uint64, t **traffic, op, path uint32, size uint64) {
+	if *serial == c.serial && *t != nil {
+		c.req.n++
+		c.req.bytes += size
+		(*t).n++
+		(*t).bytes += size
+		return
+	}
+	*serial, *t = c.serial, c.request(op, path, size)
+}
+
+// opPath holds a shard's counters of one (op id, path id) pair: what the
+// request, reply, watch and per-path latency maps held under key(op,
+// path). Found by two slice indexes (Shard.cells), it costs no hash, and
+// one pair's counters share cache lines instead of sitting in four maps.
+// A zero count is a key that was never counted: every observation adds at
+// least one, so Snapshot skips zeros and exports what the maps did.
+type opPath struct {
+	req, rep traffic
+	watches  uint64
+	lat      *hist // Config.PathLatency only
+	// The counters of this pair in the client and auth candidates whose
+	// serials are cli and auth (cand.requestVia). The pointers keep at
+	// most a pruned candidate's 16-byte counter alive, not the candidate.
+	cli, auth   uint64
+	cliT, authT *traffic
+}
+
+// cell returns the counters of (op, path), creating them the first time:
+// op ids are below maxOps+1 and path ids below MaxPaths+2, so the table
+// is bounded by their product.
+func (s *Shard) cell(op, path uint32) *opPath {
+	if int(path) < len(s.cells) {
+		if row := s.cells[path]; int(op) < len(row) {
+			if c := row[op]; c != nil {
+				return c
+			}
 		}
-		if t == nil {
-			t = &traffic{}
-			m[k] = t
+	}
+	return s.newCell(op, path)
+}
+
+// newCell is cell's slow path: the one allocation for a new pair.
+func (s *Shard) newCell(op, path uint32) *opPath {
+	if int(path) >= len(s.cells) {
+		s.cells = append(s.cells, make([][]*opPath, int(path)+1-len(s.cells))...)
+	}
+	row := s.cells[path]
+	if int(op) >= len(row) {
+		row = append(row, make([]*opPath, int(op)+1-len(row))...)
+		s.cells[path] = row
+	}
+	c := &opPath{}
+	row[op] = c
+	return c
+}
+
+// count adds one frame of size bytes to t, the request (or reply) counter
+// of (op, path) in c, where *keys counts the pairs counted so far: past
+// limit of them, a new pair folds into op Overflow with the same path,
+// as the request and reply maps did at their bound.
+func (s *Shard) count(c *opPath, t *traffic, path uint32, keys *int, limit int, size uint64) {
+	if t.n == 0 {
+		if *keys >= limit {
+			o := s.cell(opOther, path)
+			if t == &c.req {
+				t = &o.req
+			} else {
+				t = &o.rep
+			}
+		}
+		if t.n == 0 {
+			*keys++
 		}
 	}
 	t.n++
@@ -164,17 +236,18 @@ type Shard struct {
 	rawCap      int
 	folded      uint64 // observations whose path went to Overflow
 
-	// ops interns the op names of client-protocol messages; the maps
-	// below are keyed by key(op id, path id), errs by key(op id, code),
-	// and lat is indexed by op id.
-	ops        *opTable
-	req, rep   map[uint64]*traffic
-	errs       map[uint64]uint64
-	lat        []hist
-	latPath    map[uint64]*hist
-	multi      map[uint64]uint64
-	watchSet   map[uint64]uint64
-	watchFired map[evPath]uint64
+	// ops interns the op names of client-protocol messages; multi is
+	// keyed by key(op id, path id), errs by key(op id, code), and lat is
+	// indexed by op id.
+	ops *opTable
+	// cells[path id][op id] are the counters of each (op, path) pair
+	// seen; reqKeys and repKeys count the pairs with a request or reply.
+	cells            [][]*opPath
+	reqKeys, repKeys int
+	errs             map[uint64]uint64
+	lat              []hist
+	multi            map[uint64]uint64
+	watchFired       map[evPath]uint64
 
 	connects, reconnects                 uint64
 	established, rejected, closeSessions uint64
@@ -201,7 +274,8 @@ type Shard struct {
 	// auths lose or change a key.
 	recent      [recentConns]lastConn
 	gen         uint64
-	clientTotal cand // every client-protocol request and answered reply
+	serial      uint64 // of the last candidate created
+	clientTotal cand   // every client-protocol request and answered reply
 	clientsUntr uint64
 	authsUntr   uint64
 	candsPerTop int
@@ -217,12 +291,8 @@ func newShard(st *Stats) *Shard {
 		recentPaths: new([recentPathSlots]pathSlot),
 		seed:        maphash.MakeSeed(),
 		ops:         newOpTable(),
-		req:         make(map[uint64]*traffic),
-		rep:         make(map[uint64]*traffic),
 		errs:        make(map[uint64]uint64),
-		latPath:     make(map[uint64]*hist),
 		multi:       make(map[uint64]uint64),
-		watchSet:    make(map[uint64]uint64),
 		watchFired:  make(map[evPath]uint64),
 		fourLW:      make(map[string]uint64),
 		zab:         make(map[string]uint64),
@@ -429,8 +499,8 @@ func (s *Shard) observeZK(m *proto.Message) {
 			return
 		}
 		op, p := s.ops.id(m.Op), s.pathID(m.Path)
-		k := key(op, p)
-		count(s.req, k, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
+		c := s.cell(op, p)
+		s.count(c, &c.req, p, &s.reqKeys, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
 
 		switch m.Op {
 		case "auth":
@@ -450,7 +520,7 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 		case "setWatches", "setWatches2":
 			if m.ZK.Watches > 0 {
-				s.watchSet[key(op, pathNone)] += uint64(m.ZK.Watches)
+				s.cell(op, pathNone).watches += uint64(m.ZK.Watches)
 			}
 		case "multi", "multiRead":
 			for i := range m.ZK.Sub {
@@ -459,9 +529,9 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 		}
 		if m.ZK.Watch {
-			s.watchSet[k]++
+			c.watches++
 		}
-		s.topRequest(client, op, p, uint64(max(m.Size, 0)))
+		s.topRequest(client, c, op, p, uint64(max(m.Size, 0)))
 
 	case proto.Reply:
 		if m.Op == "connect" {
@@ -481,8 +551,8 @@ func (s *Shard) observeZK(m *proto.Message) {
 			return
 		}
 		op, p := s.ops.id(m.Op), s.pathID(m.Path)
-		k := key(op, p)
-		count(s.rep, k, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
+		c := s.cell(op, p)
+		s.count(c, &c.rep, p, &s.repKeys, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
 		if m.Err != 0 {
 			ek := key(op, uint32(m.Err))
 			if _, ok := s.errs[ek]; !ok && len(s.errs) >= maxErrKeys {
@@ -508,12 +578,10 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 			s.lat[op].observe(&s.st.cfg, sec)
 			if s.st.cfg.PathLatency {
-				h := s.latPath[k]
-				if h == nil {
-					h = &hist{}
-					s.latPath[k] = h
+				if c.lat == nil {
+					c.lat = &hist{}
 				}
-				h.observe(&s.st.cfg, sec)
+				c.lat.observe(&s.st.cfg, sec)
 			}
 			s.topReply(client, sec)
 		}
@@ -569,7 +637,7 @@ func (s *Shard) identity(c netip.AddrPort) string {
 	return NoAuth
 }
 
-func (s *Shard) topRequest(c netip.AddrPort, op, path uint32, size uint64) {
+func (s *Shard) topRequest(c netip.AddrPort, cell *opPath, op, path uint32, size uint64) {
 	s.clientTotal.req.n++
 	s.clientTotal.req.bytes += size
 	e := &s.recent[c.Port()%recentConns]
@@ -578,12 +646,12 @@ func (s *Shard) topRequest(c netip.AddrPort, op, path uint32, size uint64) {
 			client: s.clientCand(c.Addr().Unmap()), auth: s.authCand(s.identity(c))}
 	}
 	if k := e.client; k != nil {
-		k.request(op, path, size)
+		k.requestVia(&cell.cli, &cell.cliT, op, path, size)
 	} else {
 		s.clientsUntr++
 	}
 	if k := e.auth; k != nil {
-		k.request(op, path, size)
+		k.requestVia(&cell.auth, &cell.authT, op, path, size)
 	} else {
 		s.authsUntr++
 	}
@@ -617,7 +685,8 @@ func (s *Shard) clientCand(a netip.Addr) *cand {
 	if len(s.clients) >= s.candsPerTop {
 		return nil
 	}
-	k := &cand{}
+	s.serial++
+	k := &cand{serial: s.serial}
 	s.clients[a] = k
 	return k
 }
@@ -629,7 +698,8 @@ func (s *Shard) authCand(id string) *cand {
 	if len(s.auths) >= s.candsPerTop {
 		return nil
 	}
-	k := &cand{}
+	s.serial++
+	k := &cand{serial: s.serial}
 	s.auths[id] = k // id is already an owned copy (or the NoAuth constant)
 	return k
 }

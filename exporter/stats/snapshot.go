@@ -182,8 +182,7 @@ func (s *Stats) Snapshot() *Snapshot {
 	for _, sh := range s.shards {
 		sh.mu.Lock()
 		x := g.ops.translate(sh.ops.names)
-		addTrafficPtr(g.req, sh.req, x)
-		addTrafficPtr(g.rep, sh.rep, x)
+		g.addCells(sh.cells, x)
 		addOpCounts(g.errs, sh.errs, x)
 		for op := range sh.lat {
 			if h := &sh.lat[op]; h.counts != nil {
@@ -193,9 +192,7 @@ func (s *Stats) Snapshot() *Snapshot {
 				g.lat[x[op]].add(h)
 			}
 		}
-		addHists(g.latPath, sh.latPath, x)
 		addOpCounts(g.multi, sh.multi, x)
-		addOpCounts(g.watchSet, sh.watchSet, x)
 		addCounts(g.watchFired, sh.watchFired)
 		addCounts(g.fourLW, sh.fourLW)
 		addCounts(g.zab, sh.zab)
@@ -348,15 +345,36 @@ func (t *opNames) translate(shard []string) []uint32 {
 // rekey translates the op half of a shard's key to the merge's op id.
 func rekey(k uint64, x []uint32) uint64 { return key(x[keyOp(k)], keyLo(k)) }
 
-// addTrafficPtr adds a shard's traffic counters to dst.
-func addTrafficPtr(dst map[uint64]traffic, src map[uint64]*traffic, x []uint32) {
-	for k, t := range src {
-		k = rekey(k, x)
-		d := dst[k]
-		d.n += t.n
-		d.bytes += t.bytes
-		dst[k] = d
+// addCells adds a shard's (op, path) counters to the merge's maps; zero
+// counts are keys the shard never counted.
+func (g *merged) addCells(cells [][]*opPath, x []uint32) {
+	for p, row := range cells {
+		for op, c := range row {
+			if c == nil {
+				continue
+			}
+			k := key(x[op], uint32(p))
+			if c.req.n != 0 {
+				addTraffic(g.req, k, c.req)
+			}
+			if c.rep.n != 0 {
+				addTraffic(g.rep, k, c.rep)
+			}
+			if c.watches != 0 {
+				g.watchSet[k] += c.watches
+			}
+			if c.lat != nil {
+				addHist(g.latPath, k, c.lat)
+			}
+		}
 	}
+}
+
+func addTraffic(dst map[uint64]traffic, k uint64, t traffic) {
+	d := dst[k]
+	d.n += t.n
+	d.bytes += t.bytes
+	dst[k] = d
 }
 
 // addOpCounts adds a shard's counters keyed by op to dst.
@@ -372,16 +390,13 @@ func addCounts[K comparable](dst, src map[K]uint64) {
 	}
 }
 
-func addHists(dst, src map[uint64]*hist, x []uint32) {
-	for k, h := range src {
-		k = rekey(k, x)
-		d := dst[k]
-		if d == nil {
-			d = &hist{}
-			dst[k] = d
-		}
-		d.add(h)
+func addHist(dst map[uint64]*hist, k uint64, h *hist) {
+	d := dst[k]
+	if d == nil {
+		d = &hist{}
+		dst[k] = d
 	}
+	d.add(h)
 }
 
 func addCands[K comparable](dst, src map[K]*cand, x []uint32) {

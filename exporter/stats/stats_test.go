@@ -755,3 +755,37 @@ func TestObserveHeld(t *testing.T) {
 		t.Errorf("after Release, exists requests = %d, want 4", got)
 	}
 }
+
+// TestCandidateRecreated: a client whose candidate was pruned comes back as
+// a new candidate, and its requests by op and path count in the new one
+// only, however the shard cached the old one's counters.
+func TestCandidateRecreated(t *testing.T) {
+	s := New(Config{TopClients: 1}, fixedNow)
+	send := func(ip, path string, n int) {
+		for range n {
+			s.Observe(req(ip+":1000", "exists", path, 10))
+		}
+	}
+	send("10.9.9.9", "/a", 3)
+	send("10.9.9.9", "/b", 1)
+	// More candidates than the shard keeps after pruning, all heavier:
+	// 10.9.9.9 drops out of the top 4 and is pruned.
+	for i := range 200 {
+		send(fmt.Sprintf("10.1.%d.%d", i/100, i%100), "/c", 5)
+	}
+	s.Snapshot()
+	send("10.9.9.9", "/a", 1000) // elected next, counted from its new candidate
+	var got *Top
+	for _, c := range s.Snapshot().Clients {
+		if c.Key == "10.9.9.9" {
+			got = &c
+		}
+	}
+	if got == nil {
+		t.Fatal("10.9.9.9 not elected")
+	}
+	want := []OpTraffic{{Op: "exists", Path: "/a", Traffic: Traffic{1000, 10000}}}
+	if diff := cmp.Diff(want, got.Ops); diff != "" {
+		t.Errorf("Ops (-want +got):\n%s", diff)
+	}
+}
