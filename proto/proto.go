@@ -115,6 +115,12 @@ type Message struct {
 	// earlier requests of the same session: max(req, previous reply) to reply.
 	Latency time.Duration
 	Paired  bool
+	// SinkTag is the sink's own note on a client request, handed back on
+	// the reply the decoder pairs with it (Paired true). A sink may set it
+	// in Emit of a request, e.g. to ids it worked out from the request's op
+	// and path, so that the reply costs no second lookup. It is 0 on every
+	// other message and on a reply whose request was not tagged.
+	SinkTag uint64
 
 	ZK   ZKInfo
 	ZAB  ZABInfo

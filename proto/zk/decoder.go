@@ -137,7 +137,7 @@ func (d *Decoder) emit() {
 		// Bytes held behind a capture hole are delivered late, after
 		// newer packets of the other direction: a reply cannot precede
 		// its request, so this pairing is wrong. Report it unpaired.
-		m.Paired, m.Latency = false, 0
+		m.Paired, m.Latency, m.SinkTag = false, 0, 0
 		d.count(proto.ZK, proto.ReasonOrphanReply)
 	}
 	if d.sink != nil {
@@ -491,6 +491,8 @@ func (d *Decoder) request(b []byte, ts time.Time, size int) {
 		d.count(proto.ZK, proto.ReasonPendingOverflow)
 	}
 	d.emit()
+	// The sink may have tagged the request in Emit; its reply gets it back.
+	d.q.at(d.q.n - 1).tag = m.SinkTag
 }
 
 // overtakes reports whether a reply to op may legitimately arrive before
@@ -530,6 +532,7 @@ func (d *Decoder) reply(b []byte, ts time.Time, size int) {
 	m.Op = OpName(p.op)
 	m.Path = p.path
 	m.Latency, m.Paired = ts.Sub(p.ts), true
+	m.SinkTag = p.tag
 	if body := b[16:]; len(body) > 0 {
 		if !validRequestOp(p.op) {
 			d.count(proto.ZK, proto.ReasonTrailingBytes)

@@ -610,3 +610,93 @@ func TestNames(t *testing.T) {
 		t.Error(`LookupFourLetter("kill") = true, want false (not recognised by 3.4+)`)
 	}
 }
+
+// TestSinkTag checks that the tag a sink puts on a request in Emit comes
+// back on the reply paired with it, whatever order the replies take, and
+// that no other message carries one. The sink tags requests 1, 2, 3, ...
+// in order, except those on path /untagged.
+func TestSinkTag(t *testing.T) {
+	exists := func(xid int32, path string) []byte { return req(xid, opExists, ustr(path), boolb(false)) }
+	type tagged struct {
+		Kind proto.Kind
+		Xid  int32
+		Tag  uint64
+	}
+	tests := []struct {
+		name       string
+		maxPending int
+		steps      []struct {
+			dir proto.Dir
+			b   []byte
+		}
+		want []tagged
+	}{
+		{
+			name: "pipelined, auth overtaking, a duplicate ping xid",
+			steps: steps(
+				proto.ToServer, exists(1, "/a"), proto.ToServer, req(-4, opAuth, i32(0), ustr("digest"), ustr("u:p")),
+				proto.ToServer, req(-2, opPing), proto.ToServer, req(-2, opPing),
+				proto.ToClient, rep(-4, 0, 0), proto.ToClient, rep(1, 5, 0, stat(0, 0)),
+				proto.ToClient, rep(-2, 5, 0), proto.ToClient, rep(-2, 5, 0),
+			),
+			want: []tagged{
+				{proto.Request, 1, 1}, {proto.Request, -4, 2}, {proto.Request, -2, 3}, {proto.Request, -2, 4},
+				{proto.Reply, -4, 2}, {proto.Reply, 1, 1}, {proto.Reply, -2, 3}, {proto.Reply, -2, 4},
+			},
+		},
+		{
+			name: "lost replies, an untagged request, an orphan and a notification",
+			steps: steps(
+				proto.ToServer, exists(1, "/a"), proto.ToServer, exists(2, "/b"), proto.ToServer, exists(3, "/untagged"),
+				proto.ToServer, exists(4, "/c"),
+				proto.ToClient, rep(2, 5, 0, stat(0, 0)), proto.ToClient, rep(3, 5, 0, stat(0, 0)),
+				proto.ToClient, rep(77, 5, 0), proto.ToClient, rep(-1, 6, 0, i32(3), i32(3), ustr("/c")),
+				proto.ToClient, rep(4, 5, 0, stat(0, 0)),
+			),
+			want: []tagged{
+				{proto.Request, 1, 1}, {proto.Request, 2, 2}, {proto.Request, 3, 0}, {proto.Request, 4, 3},
+				{proto.Reply, 2, 2}, {proto.Reply, 3, 0}, {proto.Reply, 77, 0}, {proto.Event, -1, 0}, {proto.Reply, 4, 3},
+			},
+		},
+		{
+			name:       "overflow drops the oldest request and its tag",
+			maxPending: 2,
+			steps: steps(
+				proto.ToServer, exists(1, "/a"), proto.ToServer, exists(2, "/b"), proto.ToServer, exists(3, "/c"),
+				proto.ToClient, rep(1, 5, 0, stat(0, 0)), proto.ToClient, rep(3, 5, 0, stat(0, 0)),
+			),
+			want: []tagged{
+				{proto.Request, 1, 1}, {proto.Request, 2, 2}, {proto.Request, 3, 3},
+				{proto.Reply, 1, 0}, {proto.Reply, 3, 3},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got []tagged
+			var next uint64
+			d := NewDecoder(Config{MaxPending: tt.maxPending}, proto.SinkFunc(func(m *proto.Message) {
+				if m.Kind == proto.Request && m.Op != "connect" && string(m.Path) != "/untagged" {
+					next++
+					m.SinkTag = next
+				}
+				if m.Op != "connect" {
+					got = append(got, tagged{m.Kind, m.Xid, m.SinkTag})
+				}
+			}), new(proto.Counters))
+			d.Reset(proto.Endpoints{Client: clientAddr, Server: serverAddr, FromStart: true})
+			now := t0
+			d.Feed(proto.ToServer, connReq(0, 30000, 0, false), now)
+			d.Feed(proto.ToClient, connResp(30000, sid, false), now)
+			for _, s := range tt.steps {
+				now = now.Add(time.Millisecond)
+				if n := d.Feed(s.dir, s.b, now); n != len(s.b) {
+					t.Fatalf("Feed consumed %d of %d bytes", n, len(s.b))
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("tags (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

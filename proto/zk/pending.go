@@ -15,6 +15,7 @@ type pending struct {
 	op   int32
 	ts   time.Time
 	path []byte
+	tag  uint64 // the sink's SinkTag on the request, for its reply
 }
 
 // pendingQueue is a FIFO of outstanding requests in a ring that grows up to
@@ -50,7 +51,7 @@ func (q *pendingQueue) push(xid, op int32, ts time.Time, path []byte) (dropped b
 	}
 	p := q.at(q.n)
 	q.n++
-	p.xid, p.op, p.ts = xid, op, ts
+	p.xid, p.op, p.ts, p.tag = xid, op, ts, 0
 	if len(path) > maxStoredPath {
 		path = path[:maxStoredPath]
 	}
