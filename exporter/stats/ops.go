@@ -29,9 +29,41 @@ type opTable struct {
 // address: while the entry exists the string's bytes cannot be freed, so no
 // other string can be allocated at the same address and be mistaken for it.
 type opSlot struct {
-	s   string
-	id  uint32
-	set bool
+	s    string
+	id   uint32
+	kind opKind
+	set  bool
+}
+
+// opKind sorts the ops that Shard.observeZK treats specially, so that it
+// switches on a small integer the cache already holds instead of comparing
+// strings on every message. It belongs to the name, not to the id: a name
+// folded into opOther keeps its kind.
+type opKind uint8
+
+const (
+	kindPlain opKind = iota
+	kindAuth
+	kindSASL
+	kindCloseSession
+	kindSetWatches // setWatches, setWatches2
+	kindMulti      // multi, multiRead
+)
+
+func kindOf(op string) opKind {
+	switch op {
+	case "auth":
+		return kindAuth
+	case "sasl":
+		return kindSASL
+	case "closeSession":
+		return kindCloseSession
+	case "setWatches", "setWatches2":
+		return kindSetWatches
+	case "multi", "multiRead":
+		return kindMulti
+	}
+	return kindPlain
 }
 
 const (
@@ -46,6 +78,12 @@ func newOpTable() *opTable {
 
 // id returns the id of op, assigning one if the table has room.
 func (t *opTable) id(op string) uint32 {
+	id, _ := t.idKind(op)
+	return id
+}
+
+// idKind returns the id of op, as id does, and its kind.
+func (t *opTable) idKind(op string) (uint32, opKind) {
 	p := unsafe.StringData(op)
 	// Fibonacci hashing of the address: static strings sit a few bytes
 	// apart, and the multiply spreads those low-bit differences over the
@@ -53,11 +91,11 @@ func (t *opTable) id(op string) uint32 {
 	i := (uint64(uintptr(unsafe.Pointer(p))) * 0x9e3779b97f4a7c15) >> (64 - opCacheBits)
 	e := &t.cache[i]
 	if e.set && unsafe.StringData(e.s) == p && len(e.s) == len(op) {
-		return e.id
+		return e.id, e.kind
 	}
-	id := t.lookup(op)
-	*e = opSlot{s: op, id: id, set: true}
-	return id
+	id, kind := t.lookup(op), kindOf(op)
+	*e = opSlot{s: op, id: id, kind: kind, set: true}
+	return id, kind
 }
 
 // lookup is id without the cache.

@@ -151,3 +151,31 @@ func TestPairBound(t *testing.T) {
 		}
 	}
 }
+
+// TestOpKind: an op's kind follows its name, also once the name is folded
+// into opOther, and also for a name not at the static string's address.
+func TestOpKind(t *testing.T) {
+	tab := newOpTable()
+	for i := range maxOps {
+		tab.id(fmt.Sprintf("op%03d", i)) // fill the table
+	}
+	for _, tt := range []struct {
+		op   string
+		want opKind
+	}{
+		{"auth", kindAuth}, {"sasl", kindSASL}, {"closeSession", kindCloseSession},
+		{"setWatches", kindSetWatches}, {"setWatches2", kindSetWatches},
+		{"multi", kindMulti}, {"multiRead", kindMulti},
+		{"exists", kindPlain}, {"op007", kindPlain}, {Overflow, kindPlain},
+	} {
+		for _, op := range []string{tt.op, strings.Clone(tt.op)} {
+			id, kind := tab.idKind(op)
+			if kind != tt.want {
+				t.Errorf("idKind(%q) kind = %d, want %d", op, kind, tt.want)
+			}
+			if want := tab.lookup(op); id != want {
+				t.Errorf("idKind(%q) id = %d, want %d", op, id, want)
+			}
+		}
+	}
+}

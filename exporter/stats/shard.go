@@ -1,10 +1,11 @@
 package stats
 
 import (
-	"hash/maphash"
+	"encoding/binary"
 	"math"
+	"math/bits"
+	"math/rand/v2"
 	"net/netip"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -49,7 +50,7 @@ func (h *hist) observe(cfg *Config, v float64) {
 	if h.counts == nil {
 		h.counts = make([]uint64, len(cfg.Buckets)+1)
 	}
-	h.counts[sort.SearchFloat64s(cfg.Buckets, v)]++
+	h.counts[bucket(cfg.Buckets, v)]++
 	h.count++
 	h.sum += v
 	if cfg.Exponential {
@@ -64,6 +65,22 @@ func (h *hist) observe(cfg *Config, v float64) {
 		i := int(math.Ceil(math.Log2(v)*(1<<ExpScale))) - 1
 		h.exp[min(max(i-expMinIndex, 0), expSlots-1)]++
 	}
+}
+
+// bucket is sort.SearchFloat64s(bounds, v), the index of the first bound
+// >= v, written out: the same binary search without a closure call per
+// step (a third of a reply's histogram update).
+func bucket(bounds []float64, v float64) int {
+	lo, hi := 0, len(bounds)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if !(bounds[m] >= v) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
 }
 
 func (h *hist) add(o *hist) {
@@ -232,7 +249,7 @@ type Shard struct {
 	raw      map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
 	// recentPaths caches the ids of recent raw paths in front of raw.
 	recentPaths *[recentPathSlots]pathSlot
-	seed        maphash.Seed
+	seed        uint64 // of hashPath
 	rawCap      int
 	folded      uint64 // observations whose path went to Overflow
 
@@ -241,13 +258,14 @@ type Shard struct {
 	// indexed by op id.
 	ops *opTable
 	// cells[path id][op id] are the counters of each (op, path) pair
-	// seen; reqKeys and repKeys count the pairs with a request or reply.
-	cells            [][]*opPath
-	reqKeys, repKeys int
-	errs             map[uint64]uint64
-	lat              []hist
-	multi            map[uint64]uint64
-	watchFired       map[evPath]uint64
+	// seen; reqKeys and repKeys count the pairs with a request or reply,
+	// up to pairLimit (Shard.count).
+	cells                       [][]*opPath
+	reqKeys, repKeys, pairLimit int
+	errs                        map[uint64]uint64
+	lat                         []hist
+	multi                       map[uint64]uint64
+	watchFired                  map[evPath]uint64
 
 	connects, reconnects                 uint64
 	established, rejected, closeSessions uint64
@@ -288,8 +306,9 @@ func newShard(st *Stats) *Shard {
 		paths:       make(map[string]uint32),
 		raw:         make(map[string]uint32),
 		rawCap:      4 * st.cfg.MaxPaths,
+		pairLimit:   maxOps * (st.cfg.MaxPaths + 2),
 		recentPaths: new([recentPathSlots]pathSlot),
-		seed:        maphash.MakeSeed(),
+		seed:        rand.Uint64(),
 		ops:         newOpTable(),
 		errs:        make(map[uint64]uint64),
 		multi:       make(map[uint64]uint64),
@@ -313,8 +332,21 @@ type lastConn struct {
 	client, auth *cand
 }
 
-// recentConns is the size of Shard.recent, a power of two.
-const recentConns = 64
+// recentConns is the size of Shard.recent, a power of two. With 64 slots
+// indexed by port modulo 64, two of the bench's 8 connections shared one
+// (ephemeral ports 56326 and 56390) and their interleaved replies missed
+// it in turn.
+const (
+	recentConnBits = 8
+	recentConns    = 1 << recentConnBits
+)
+
+// recentConn returns the entry of s.recent for client endpoint c, by a
+// Fibonacci hash of its port: ports close together or a multiple of a
+// power of two apart land in different slots.
+func (s *Shard) recentConn(c netip.AddrPort) *lastConn {
+	return &s.recent[(uint32(c.Port())*0x9e3779b9)>>(32-recentConnBits)]
+}
 
 // forget invalidates every entry of s.recent.
 func (s *Shard) forget() { s.gen++ }
@@ -414,7 +446,7 @@ func (s *Shard) pathID(p []byte) uint32 {
 	// (Overflow included) and can be cached as it came off the wire.
 	var e *pathSlot
 	if len(p) <= recentPathLen {
-		e = &s.recentPaths[maphash.Bytes(s.seed, p)%recentPathSlots]
+		e = &s.recentPaths[hashPath(s.seed, p)>>(64-recentPathBits)]
 		if int(e.n) == len(p) && string(e.b[:e.n]) == string(p) {
 			if e.id == pathOther {
 				s.folded++
@@ -453,9 +485,43 @@ type pathSlot struct {
 // delete, a few hundred messages later: the slot answers both for less
 // than a lookup in raw (which also stops admitting at rawCap).
 const (
-	recentPathSlots = 1024
+	recentPathBits  = 10
+	recentPathSlots = 1 << recentPathBits
 	recentPathLen   = 63 // most znode paths; longer ones go to raw only
 )
+
+// hashPath hashes a raw path of at most recentPathLen bytes for
+// Shard.recentPaths: a few multiplies over 8-byte words (wyhash's mixing),
+// where maphash.Bytes was a call and a third of pathID. It is seeded but not
+// collision-resistant; a collision only makes a slot miss, so crafted paths
+// cost at worst the raw map's lookup, which is.
+func hashPath(seed uint64, p []byte) uint64 {
+	const (
+		k0 = 0xa0761d6478bd642f
+		k1 = 0xe7037ed1a0b428db
+		k2 = 0x8ebc6af09c88c6e3
+	)
+	h := seed ^ uint64(len(p))*k0
+	for len(p) > 8 {
+		h = mix(h^binary.LittleEndian.Uint64(p), k1)
+		p = p[8:]
+	}
+	// The last 1 to 8 bytes, read as two overlapping halves.
+	var t uint64
+	switch n := len(p); {
+	case n >= 4:
+		t = uint64(binary.LittleEndian.Uint32(p))<<32 | uint64(binary.LittleEndian.Uint32(p[n-4:]))
+	case n > 0:
+		t = uint64(p[0])<<16 | uint64(p[n>>1])<<8 | uint64(p[n-1])
+	}
+	return mix(h^t, k2)
+}
+
+// mix folds the 128-bit product of a and b to 64 bits.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
 
 func (s *Shard) normalizedID(p []byte) uint32 {
 	s.scratch = normalizePath(s.scratch[:0], p, s.st.cfg.AggregationDepth)
@@ -498,31 +564,32 @@ func (s *Shard) observeZK(m *proto.Message) {
 			s.forget()
 			return
 		}
-		op, p := s.ops.id(m.Op), s.pathID(m.Path)
+		op, kind := s.ops.idKind(m.Op)
+		p := s.pathID(m.Path)
 		c := s.cell(op, p)
-		s.count(c, &c.req, p, &s.reqKeys, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
+		s.count(c, &c.req, p, &s.reqKeys, s.pairLimit, uint64(max(m.Size, 0)))
 
-		switch m.Op {
-		case "auth":
+		switch kind {
+		case kindAuth:
 			if len(m.ZK.AuthScheme) > 0 {
 				s.setIdentity(client, m.ZK.AuthScheme, m.ZK.AuthUser)
 			}
-		case "sasl":
+		case kindSASL:
 			// Only one token of a SASL exchange may show the user; the
 			// others must not reset the identity to bare "sasl".
 			if _, known := s.conns[client]; len(m.ZK.AuthUser) > 0 || !known {
 				s.setIdentity(client, m.ZK.AuthScheme, m.ZK.AuthUser)
 			}
-		case "closeSession":
+		case kindCloseSession:
 			s.closeSessions++
 			if m.HasSession && m.Session != 0 {
 				s.st.sessionEnded(m.Session, false)
 			}
-		case "setWatches", "setWatches2":
+		case kindSetWatches:
 			if m.ZK.Watches > 0 {
 				s.cell(op, pathNone).watches += uint64(m.ZK.Watches)
 			}
-		case "multi", "multiRead":
+		case kindMulti:
 			for i := range m.ZK.Sub {
 				sub := &m.ZK.Sub[i]
 				s.multi[key(s.ops.id(sub.Op), s.pathID(sub.Path))]++
@@ -550,9 +617,10 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 			return
 		}
-		op, p := s.ops.id(m.Op), s.pathID(m.Path)
+		op, kind := s.ops.idKind(m.Op)
+		p := s.pathID(m.Path)
 		c := s.cell(op, p)
-		s.count(c, &c.rep, p, &s.repKeys, maxOps*(s.st.cfg.MaxPaths+2), uint64(max(m.Size, 0)))
+		s.count(c, &c.rep, p, &s.repKeys, s.pairLimit, uint64(max(m.Size, 0)))
 		if m.Err != 0 {
 			ek := key(op, uint32(m.Err))
 			if _, ok := s.errs[ek]; !ok && len(s.errs) >= maxErrKeys {
@@ -562,8 +630,7 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 			s.errs[ek]++
 		}
-		switch m.Op {
-		case "auth", "sasl":
+		if kind == kindAuth || kind == kindSASL {
 			if m.Err == 0 {
 				s.authOK++
 			} else {
@@ -640,7 +707,7 @@ func (s *Shard) identity(c netip.AddrPort) string {
 func (s *Shard) topRequest(c netip.AddrPort, cell *opPath, op, path uint32, size uint64) {
 	s.clientTotal.req.n++
 	s.clientTotal.req.bytes += size
-	e := &s.recent[c.Port()%recentConns]
+	e := s.recentConn(c)
 	if e.gen != s.gen || e.conn != c {
 		*e = lastConn{gen: s.gen, conn: c,
 			client: s.clientCand(c.Addr().Unmap()), auth: s.authCand(s.identity(c))}
@@ -661,7 +728,7 @@ func (s *Shard) topReply(c netip.AddrPort, sec float64) {
 	s.clientTotal.answered++
 	s.clientTotal.latSum += sec
 	var kc, ka *cand
-	if e := &s.recent[c.Port()%recentConns]; e.gen == s.gen && e.conn == c {
+	if e := s.recentConn(c); e.gen == s.gen && e.conn == c {
 		kc, ka = e.client, e.auth
 	} else {
 		// Not cached, and not cached now: a reply does not make its

@@ -1,10 +1,12 @@
 package stats
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"net/netip"
 	"runtime"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -787,5 +789,64 @@ func TestCandidateRecreated(t *testing.T) {
 	want := []OpTraffic{{Op: "exists", Path: "/a", Traffic: Traffic{1000, 10000}}}
 	if diff := cmp.Diff(want, got.Ops); diff != "" {
 		t.Errorf("Ops (-want +got):\n%s", diff)
+	}
+}
+
+// TestHashPath: the recent-path hash depends on every byte of a path and
+// spreads similar paths over the slots, or the slots would miss.
+func TestHashPath(t *testing.T) {
+	seed := uint64(0x1234)
+	for n := 1; n <= recentPathLen; n++ {
+		p := []byte(strings.Repeat("/a", n)[:n])
+		h := hashPath(seed, p)
+		if h2 := hashPath(seed, bytes.Clone(p)); h2 != h {
+			t.Fatalf("len %d: hash %x then %x", n, h, h2)
+		}
+		for i := range p {
+			q := bytes.Clone(p)
+			q[i] ^= 0x10
+			if hashPath(seed, q) == h {
+				t.Errorf("len %d: flipping byte %d keeps the hash", n, i)
+			}
+		}
+	}
+	for _, tt := range []struct {
+		name string
+		path func(i int) string
+	}{
+		{"numbered", func(i int) string { return fmt.Sprintf("/bench/r/k%d", i) }},
+		{"sequential", func(i int) string { return fmt.Sprintf("/locks/lock-%010d", i) }},
+		{"long prefix", func(i int) string { return fmt.Sprintf("/a/very/long/common/prefix/shared/by/all/%d", i) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			used := map[uint64]bool{}
+			const n = recentPathSlots
+			for i := range n {
+				used[hashPath(seed, []byte(tt.path(i)))>>(64-recentPathBits)] = true
+			}
+			// n keys in n slots fill 1-1/e (63 %) of them when random.
+			if len(used) < n*55/100 {
+				t.Errorf("%d paths use %d of %d slots, want >= 55 %%", n, len(used), recentPathSlots)
+			}
+		})
+	}
+}
+
+// TestBucket: the linear bucket scan agrees with sort.SearchFloat64s on
+// every bound, between bounds, outside them and on NaN.
+func TestBucket(t *testing.T) {
+	vs := []float64{math.Inf(-1), -1, 0, math.NaN(), math.Inf(1), 1e9}
+	for i, b := range DefaultBuckets {
+		vs = append(vs, b, math.Nextafter(b, 0), math.Nextafter(b, 100), b*1.5)
+		if i > 0 {
+			vs = append(vs, (b+DefaultBuckets[i-1])/2)
+		}
+	}
+	for _, bounds := range [][]float64{DefaultBuckets, {1}, {}} {
+		for _, v := range vs {
+			if got, want := bucket(bounds, v), sort.SearchFloat64s(bounds, v); got != want {
+				t.Errorf("bucket(%v, %v) = %d, want %d", bounds, v, got, want)
+			}
+		}
 	}
 }
