@@ -11,7 +11,7 @@ import (
 )
 
 // TestFlowCacheCollisions drives connections whose client ports share a
-// slot of the worker's recent-flow cache (ports 64 apart), interleaved
+// slot of the worker's recent-flow cache, interleaved
 // segment by segment, and a 4-tuple closed and opened again: every
 // message must land on its own connection, exactly as when the ports do
 // not collide. A stale or shared cache entry would hand one connection's
@@ -59,12 +59,24 @@ func TestFlowCacheCollisions(t *testing.T) {
 		pkts, _ := build(ports)
 		return run(t, pipeline.Config{Workers: 1, Inline: true, ZKPorts: []uint16{2181}}, sliceSource(pkts), runOpts{keep: true})
 	}
-	// Ports 40000, 40064, 40128 share a slot; 40000, 40001, 40002 do not.
-	colliding := run1([]uint16{40000, 40064, 40128})
-	apart := run1([]uint16{40000, 40001, 40002})
+	// Three ports sharing 40000's slot, and three in slots of their own.
+	same := []uint16{40000}
+	for p := uint16(40001); len(same) < 3; p++ {
+		if pipeline.FlowSlot(p) == pipeline.FlowSlot(40000) {
+			same = append(same, p)
+		}
+	}
+	apartPorts := []uint16{40000}
+	for p := uint16(40001); len(apartPorts) < 3; p++ {
+		if s := pipeline.FlowSlot(p); s != pipeline.FlowSlot(40000) && (len(apartPorts) == 1 || s != pipeline.FlowSlot(apartPorts[1])) {
+			apartPorts = append(apartPorts, p)
+		}
+	}
+	colliding := run1(same)
+	apart := run1(apartPorts)
 
 	// Same traffic, same decoding: compare with the ports mapped back.
-	remap := map[uint16]uint16{40064: 40001, 40128: 40002}
+	remap := map[uint16]uint16{same[1]: apartPorts[1], same[2]: apartPorts[2]}
 	norm := func(msgs []msgKey) []msgKey {
 		out := make([]msgKey, len(msgs))
 		for i, m := range msgs {

@@ -113,9 +113,19 @@ type worker struct {
 	panicked uint64
 }
 
-// recentFlows is the size of worker.recent: 64 direct-mapped slots keep a
-// few dozen busy connections' lookups off the map.
-const recentFlows = 64
+// recentFlows is the size of worker.recent: 256 direct-mapped slots keep
+// dozens of busy connections' lookups off the map.
+const (
+	recentFlowsLog2 = 8
+	recentFlows     = 1 << recentFlowsLog2
+)
+
+// flowSlot is the recent-flow slot of a client port: a multiplicative
+// (Fibonacci) hash, because clients take ephemeral ports in steps that a
+// plain modulo folds onto the same slots.
+func flowSlot(port uint16) int {
+	return int(uint32(port) * 0x9E3779B1 >> (32 - recentFlowsLog2))
+}
 
 func newWorker(p *Pipeline, id int, sink proto.Sink, budget int64, flows int) *worker {
 	w := &worker{
@@ -236,7 +246,7 @@ func (w *worker) lookup(seg *sniff.Segment) (*conn, proto.Dir) {
 		server, client, dir = seg.Flow.Src, seg.Flow.Dst, proto.ToClient
 	}
 	key := connKey{client: client, server: server}
-	slot := &w.recent[client.Port()%recentFlows]
+	slot := &w.recent[flowSlot(client.Port())]
 	c := *slot
 	if c == nil || c.key != key {
 		c = w.flows[key]
@@ -312,7 +322,7 @@ func (w *worker) drop(c *conn) {
 		return
 	}
 	delete(w.flows, c.key)
-	if s := &w.recent[c.key.client.Port()%recentFlows]; *s == c {
+	if s := &w.recent[flowSlot(c.key.client.Port())]; *s == c {
 		*s = nil
 	}
 	w.unlink(c)

@@ -1,0 +1,4 @@
+package pipeline
+
+// FlowSlot exposes flowSlot to the external tests.
+var FlowSlot = flowSlot
