@@ -6,7 +6,16 @@
 // The format is detected from the file's magic number: classic libpcap
 // (either byte order, microsecond or nanosecond timestamps, optionally
 // gzip-compressed) or pcapng (every interface of the file must have a link
-// type sniff.ParseFrame understands). Reading goes through
-// github.com/gopacket/gopacket/pcapgo's zero-copy calls, so ReadFrame does not
-// allocate once its buffer has grown to the largest frame.
+// type sniff.ParseFrame understands).
+//
+// # Reading
+//
+// A classic pcap file is read in chunks of 1 MiB, and each frame is returned
+// as a slice of its chunk: no copy per frame, and ReadFrame does not
+// allocate. Its checks are those of github.com/gopacket/gopacket/pcapgo (a
+// test and FuzzOpen compare the two frame by frame): a captured length above
+// the snap length (or libpcap's 262144) or above the original length is an
+// error for that record, and reading may go on. pcapng goes through pcapgo's
+// zero-copy calls, which copy each frame into a buffer that grows to the
+// largest frame. Either way a frame is valid until the next ReadFrame.
 package pcapsrc

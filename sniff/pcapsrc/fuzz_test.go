@@ -2,6 +2,7 @@ package pcapsrc
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -16,7 +17,9 @@ import (
 )
 
 // FuzzOpen reads arbitrary files: Open and ReadFrame must fail cleanly, never
-// panic, and frames must be parseable or rejected by sniff.ParseFrame.
+// panic, and frames must be parseable or rejected by sniff.ParseFrame. A
+// classic pcap file, plain or gzipped, must read as pcapgo reads it: the
+// same frames and times, and an error where pcapgo has one.
 func FuzzOpen(f *testing.F) {
 	for _, name := range []string{"auth.pcap", "multi.pcap", "reconfig.pcap", "fire_watches.pcap"} {
 		b, err := os.ReadFile(filepath.Join(corpus, name))
@@ -36,10 +39,19 @@ func FuzzOpen(f *testing.F) {
 	}
 	_ = w.Flush()
 	f.Add(ng.Bytes())
+	// Hostile lengths: caplen 2^31 under snap lengths 65535 and 2^32-1.
+	f.Add(pcapFile(65535, pcapRecord(1<<31, 1<<31, ethFrame("abc"))))
+	f.Add(pcapFile(0xffffffff, pcapRecord(1<<31, 1<<31, ethFrame("abc"))))
 
 	f.Fuzz(func(t *testing.T, file []byte) {
 		s, err := Open(bytes.NewReader(file))
 		if err != nil {
+			classic := len(file) >= 4 && (isPcap(file[:4]) || bytes.HasPrefix(file, magicGzip))
+			if classic && !errors.Is(err, ErrUnsupportedLink) {
+				if _, perr := readPcapgo(file, 0); perr == nil {
+					t.Fatalf("Open: %v, pcapgo: no error", err)
+				}
+			}
 			return
 		}
 		var seg sniff.Segment
@@ -60,6 +72,17 @@ func FuzzOpen(f *testing.F) {
 		}
 		if st := s.Stats(); st.Bytes != uint64(total) {
 			t.Fatalf("Stats().Bytes = %d, frames had %d", st.Bytes, total)
+		}
+		if s.pcap == nil {
+			return // pcapng: pcapgo's own reader
+		}
+		want, err := readPcapgo(file, 10000)
+		if err != nil {
+			t.Fatalf("pcapgo: %v, Open: no error", err)
+		}
+		got, _ := readSource(bytes.NewReader(file), 10000)
+		if d := diffRecords(want, got); d != "" {
+			t.Fatalf("reads differ from pcapgo's: %s", d)
 		}
 	})
 }

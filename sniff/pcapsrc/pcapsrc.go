@@ -3,6 +3,7 @@ package pcapsrc
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +11,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 
@@ -38,17 +38,12 @@ var (
 	}
 )
 
-// reader is what pcapgo's Reader and NgReader have in common.
-type reader interface {
-	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
-}
-
 // Source reads frames from a capture file. It implements sniff.Source.
 // ReadFrame must be called from one goroutine at a time; Stats, Progress and
 // Close are safe for concurrent use.
 type Source struct {
-	r      reader
-	ng     *pcapgo.NgReader // nil for classic pcap
+	pcap   *pcapReader      // classic pcap; nil for pcapng
+	ng     *pcapgo.NgReader // pcapng; nil for classic pcap
 	link   sniff.LinkType   // classic pcap: the file's one link type
 	file   *os.File         // closed by Close when OpenFile opened it
 	count  countingReader
@@ -112,16 +107,25 @@ func Open(r io.Reader) (*Source, error) {
 		if err != nil {
 			return nil, fmt.Errorf("pcapsrc: pcapng header: %w", err)
 		}
-		s.r, s.ng = ng, ng
+		s.ng = ng
 	case bytes.HasPrefix(magic, magicGzip) || isPcap(magic):
-		pr, err := pcapgo.NewReader(br)
+		var r io.Reader = br
+		size := s.total
+		if bytes.HasPrefix(magic, magicGzip) {
+			gz, err := gzip.NewReader(br)
+			if err != nil {
+				return nil, fmt.Errorf("pcapsrc: pcap header: %w", err)
+			}
+			r, size = gz, 0
+		}
+		pr, err := newPcapReader(r, size)
 		if err != nil {
 			return nil, fmt.Errorf("pcapsrc: pcap header: %w", err)
 		}
-		if s.link, err = linkType(pr.LinkType()); err != nil {
+		if s.link, err = linkType(layers.LinkType(pr.link)); err != nil {
 			return nil, err
 		}
-		s.r = pr
+		s.pcap = pr
 	default:
 		return nil, errFormat
 	}
@@ -177,7 +181,22 @@ func (s *Source) ReadFrame() ([]byte, time.Time, sniff.LinkType, error) {
 	if s.closed.Load() {
 		return nil, time.Time{}, 0, errClosed
 	}
-	data, ci, err := s.r.ZeroCopyReadPacketData()
+	if s.pcap != nil {
+		data, ts, err := s.pcap.next()
+		if err != nil {
+			if s.closed.Load() {
+				return nil, time.Time{}, 0, errClosed
+			}
+			if err == io.EOF {
+				return nil, time.Time{}, 0, io.EOF
+			}
+			return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: %w", s.frames.Load()+1, err)
+		}
+		s.frames.Add(1)
+		s.bytes.Add(uint64(len(data)))
+		return data, ts, s.link, nil
+	}
+	data, ci, err := s.ng.ZeroCopyReadPacketData()
 	if err != nil {
 		if s.closed.Load() {
 			return nil, time.Time{}, 0, errClosed
@@ -192,15 +211,13 @@ func (s *Source) ReadFrame() ([]byte, time.Time, sniff.LinkType, error) {
 		}
 		return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: %w", s.frames.Load()+1, err)
 	}
-	link := s.link
-	if s.ng != nil {
-		ifc, err := s.ng.Interface(ci.InterfaceIndex)
-		if err != nil {
-			return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: %w", s.frames.Load()+1, err)
-		}
-		if link, err = linkType(ifc.LinkType); err != nil {
-			return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: interface %d: %w", s.frames.Load()+1, ci.InterfaceIndex, err)
-		}
+	ifc, err := s.ng.Interface(ci.InterfaceIndex)
+	if err != nil {
+		return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: %w", s.frames.Load()+1, err)
+	}
+	link, err := linkType(ifc.LinkType)
+	if err != nil {
+		return nil, time.Time{}, 0, fmt.Errorf("pcapsrc: frame %d: interface %d: %w", s.frames.Load()+1, ci.InterfaceIndex, err)
 	}
 	s.frames.Add(1)
 	s.bytes.Add(uint64(len(data)))
