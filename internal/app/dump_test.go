@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/zktap/zktap/proto"
 	"github.com/zktap/zktap/proto/render"
+	"github.com/zktap/zktap/sniff/pcapsrc"
 	"github.com/zktap/zktap/sniff/pipeline"
 )
 
@@ -349,4 +351,55 @@ func BenchmarkDumpEmit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkDumpFromMemory is `zktap dump --format json` without the file and
+// the output's writes: a capture held in memory goes through the inline
+// pipeline into the dump sink, which writes to io.Discard. Reported per
+// message; ZKTAP_BENCH_PCAP and ZKTAP_BENCH_ZK_PORT as for
+// BenchmarkServeFromMemory.
+func BenchmarkDumpFromMemory(b *testing.B) {
+	path := filepath.Join("..", "..", "testdata", "captures", "workload.pcap")
+	port := uint16(2181)
+	if p := os.Getenv("ZKTAP_BENCH_PCAP"); p != "" {
+		path = p
+	}
+	if p := os.Getenv("ZKTAP_BENCH_ZK_PORT"); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			b.Fatalf("ZKTAP_BENCH_ZK_PORT: %v", err)
+		}
+		port = uint16(n)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	var msgs uint64
+	for b.Loop() {
+		src, err := pcapsrc.Open(bytes.NewReader(data))
+		if err != nil {
+			b.Fatal(err)
+		}
+		var out lineCounter
+		o := DumpOptions{JSON: true, Pipeline: pipeline.Config{Blocking: true, Inline: true, ZKPorts: []uint16{port}}}
+		if _, err := Dump(context.Background(), &source{Source: src}, o, &out, &proto.Counters{}); err != nil {
+			b.Fatal(err)
+		}
+		msgs += uint64(out)
+	}
+	if msgs == 0 {
+		b.Fatal("no message decoded")
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(msgs), "ns/msg")
+}
+
+// lineCounter discards what is written to it and counts its lines.
+type lineCounter int
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	*c += lineCounter(bytes.Count(p, []byte{'\n'}))
+	return len(p), nil
 }

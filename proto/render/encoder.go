@@ -36,7 +36,8 @@ type Encoder struct {
 
 // headText is the head of a line (see appendHead) and what it was made
 // from. The requests of one segment, and their replies, share time,
-// endpoints, session and usually op, so their heads are one copy.
+// endpoints, session and usually op, so their heads are one copy. The text
+// is kept from the second line of a run on.
 type headText struct {
 	time       time.Time // equal Times are the same instant, so the same text
 	src, dst   netip.AddrPort
@@ -45,14 +46,28 @@ type headText struct {
 	kind       proto.Kind
 	hasSession bool
 	session    int64
-	n          int // bytes of text; 0 means empty, or too long to keep
+	keyed      bool // the fields above are those of the last line
+	n          int  // bytes of text; 0 means not kept (yet), or too long to keep
 	text       [192]byte
 }
 
-// numConns is the number of connections whose endpoints and session an
-// Encoder keeps as text: enough for the interleaved lines of a busy
-// server's clients, small enough to stay in cache.
-const numConns = 16
+// numConns is the number of (src, dst) pairs whose endpoints and session
+// an Encoder keeps as text, two per connection (requests and replies):
+// enough for the interleaved lines of a busy server's clients, small enough
+// (6 KiB) to stay in cache.
+const (
+	numConnsLog2 = 6
+	numConns     = 1 << numConnsLog2
+)
+
+// connSlot is the cache slot of a (src, dst) pair: a multiplicative
+// (Fibonacci) hash of both ports, because clients take ephemeral ports in
+// steps that a sum modulo the table size folds together (with 16 slots and
+// port*31+port, the 8 clients of a benchmark capture shared slots and
+// rewrote their endpoints on most lines).
+func connSlot(src, dst netip.AddrPort) int {
+	return int((uint32(src.Port())<<16 | uint32(dst.Port())) * 0x9E3779B1 >> (32 - numConnsLog2))
+}
 
 // connText is the JSON of one (src, dst) pair of IPv4 endpoints,
 // `,"src":"a.b.c.d:p","dst":"a.b.c.d:p"` (at most 60 bytes), and of the
@@ -70,17 +85,27 @@ type connText struct {
 // has room.
 func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 	h := &e.head
-	if h.n > 0 && m.Time == h.time && m.Src == h.src && m.Dst == h.dst && m.Op == h.op &&
+	same := h.keyed && m.Time == h.time && m.Src == h.src && m.Dst == h.dst && m.Op == h.op &&
 		m.Proto == h.proto && m.Kind == h.kind && m.HasSession == h.hasSession &&
-		(!m.HasSession || m.Session == h.session) {
+		(!m.HasSession || m.Session == h.session)
+	if same && h.n > 0 {
 		dst = append(dst, h.text[:h.n]...)
 	} else {
 		start := len(dst)
 		dst = e.appendHead(dst, m)
-		h.n = 0
-		if n := len(dst) - start; n <= len(h.text) && !e.oneShot {
-			copy(h.text[:], dst[start:])
-			h.n = n
+		switch {
+		case e.oneShot:
+		case same:
+			// The second line with this head: keep its text. Copying
+			// every head on the chance that the next line shares it
+			// cost 3 % of a dump whose pipelined requests alternate
+			// ops, where no head repeats.
+			if n := len(dst) - start; n <= len(h.text) {
+				copy(h.text[:], dst[start:])
+				h.n = n
+			}
+		default:
+			h.keyed, h.n = true, 0
 			h.time, h.src, h.dst, h.op = m.Time, m.Src, m.Dst, m.Op
 			h.proto, h.kind, h.hasSession, h.session = m.Proto, m.Kind, m.HasSession, m.Session
 		}
@@ -197,7 +222,7 @@ func (e *Encoder) conn(src, dst netip.AddrPort) *connText {
 	if e.conns == nil {
 		e.conns = new([numConns]connText)
 	}
-	c := &e.conns[(uint(src.Port())*31+uint(dst.Port()))%numConns]
+	c := &e.conns[connSlot(src, dst)]
 	if c.n == 0 || c.src != src || c.dst != dst {
 		c.src, c.dst = src, dst
 		c.n = len(appendEndsJSON(c.text[:0], src, dst))

@@ -22,7 +22,15 @@ import (
 func TestEncoderMatchesAppendJSON(t *testing.T) {
 	base := messages()
 	third := netip.MustParseAddrPort("192.168.100.200:65535")
-	collide := netip.AddrPortFrom(client.Addr(), client.Port()+numConns)
+	// A client port whose pair with the server shares the slot of
+	// (client, server): they evict each other.
+	collide := client
+	for p := client.Port() + 1; ; p++ {
+		collide = netip.AddrPortFrom(client.Addr(), p)
+		if connSlot(collide, server) == connSlot(client, server) {
+			break
+		}
+	}
 	times := []time.Time{
 		t0,
 		t0.Add(1),                // same second
@@ -42,7 +50,7 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 		{third, server}, {client, server}, {server, third}, {server, client},
 		{client6, server6}, {server6, client6}, {client, server6}, {{}, {}},
 		{client, netip.AddrPortFrom(client.Addr(), 1)},
-		// Ports 16 apart share a cache slot: they evict each other.
+		// collide and client share a cache slot: they evict each other.
 		{client, server}, {collide, server}, {client, server}, {server, collide}, {collide, server},
 	}
 	for _, opts := range []Options{{}, {ShowText: true}} {
@@ -73,7 +81,17 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 				otherZxid.Zxid, otherZxid.HasZxid = m.Zxid+int64(i*j)-3, true
 				otherNs := same
 				otherNs.Time = tm.Add(1)
-				for k, v := range []*proto.Message{&m, &same, &same, &noSess, &otherSess, &otherKind, &otherOp, &otherZxid, &otherZxid, &otherNs, &m} {
+				otherSrc := same
+				otherSrc.Src = third
+				otherDst := same
+				otherDst.Dst = third
+				// Each variant follows two lines of same's head, so that it
+				// meets a kept head that differs from its own in one field.
+				stream := []*proto.Message{&m}
+				for _, v := range []*proto.Message{&noSess, &otherSess, &otherKind, &otherOp, &otherZxid, &otherZxid, &otherNs, &otherSrc, &otherDst, &m} {
+					stream = append(stream, &same, &same, v)
+				}
+				for k, v := range stream {
 					got = e.AppendJSON(got[:0], v)
 					want = AppendJSON(want[:0], v, opts)
 					if diff := cmp.Diff(string(want), string(got)); diff != "" {
