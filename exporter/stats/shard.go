@@ -6,6 +6,7 @@ import (
 	"math/bits"
 	"math/rand/v2"
 	"net/netip"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -50,7 +51,7 @@ func (h *hist) observe(cfg *Config, v float64) {
 	if h.counts == nil {
 		h.counts = make([]uint64, len(cfg.Buckets)+1)
 	}
-	h.counts[bucket(cfg.Buckets, v)]++
+	h.counts[sort.SearchFloat64s(cfg.Buckets, v)]++
 	h.count++
 	h.sum += v
 	if cfg.Exponential {
@@ -65,22 +66,6 @@ func (h *hist) observe(cfg *Config, v float64) {
 		i := int(math.Ceil(math.Log2(v)*(1<<ExpScale))) - 1
 		h.exp[min(max(i-expMinIndex, 0), expSlots-1)]++
 	}
-}
-
-// bucket is sort.SearchFloat64s(bounds, v), the index of the first bound
-// >= v, written out: the same binary search without a closure call per
-// step (a third of a reply's histogram update).
-func bucket(bounds []float64, v float64) int {
-	lo, hi := 0, len(bounds)
-	for lo < hi {
-		m := int(uint(lo+hi) >> 1)
-		if !(bounds[m] >= v) {
-			lo = m + 1
-		} else {
-			hi = m
-		}
-	}
-	return lo
 }
 
 func (h *hist) add(o *hist) {
@@ -246,9 +231,12 @@ type Shard struct {
 	// pathsAll: paths holds every id of st.paths, which is full, so a
 	// path it lacks folds without asking st.paths (and taking its lock).
 	pathsAll bool
-	raw      map[string]uint32 // raw path -> id, skipping normalisation; bounded by rawCap
-	// recentPaths caches the ids of recent raw paths in front of raw.
+	// raw maps long raw paths (over recentPathLen) to their id, skipping
+	// normalisation; bounded by rawCap.
+	raw map[string]uint32
+	// recentPaths and olderPaths cache the ids of short raw paths.
 	recentPaths *[recentPathSlots]pathSlot
+	olderPaths  *[olderPathSlots]pathSlot
 	seed        uint64 // of hashPath
 	rawCap      int
 	folded      uint64 // observations whose path went to Overflow
@@ -308,6 +296,7 @@ func newShard(st *Stats) *Shard {
 		rawCap:      4 * st.cfg.MaxPaths,
 		pairLimit:   maxOps * (st.cfg.MaxPaths + 2),
 		recentPaths: new([recentPathSlots]pathSlot),
+		olderPaths:  new([olderPathSlots]pathSlot),
 		seed:        rand.Uint64(),
 		ops:         newOpTable(),
 		errs:        make(map[uint64]uint64),
@@ -436,65 +425,98 @@ func (s *Shard) countName(mp map[string]uint64, name string) {
 }
 
 // pathID normalises p and returns its id, admitting it to the global table
-// if the cap allows. A recent path costs a hash and a compare, another known
-// one a lookup in the shard's raw cache.
+// if the cap allows. A recent path costs a hash and a compare (two, if it
+// is found in the second level), another short one a normalisation and a
+// lookup in the shard's table of admitted paths; a long one, a lookup in
+// the shard's raw cache first.
 func (s *Shard) pathID(p []byte) uint32 {
 	if len(p) == 0 {
 		return pathNone
 	}
 	// Admission is permanent, so a raw path always maps to the same id
 	// (Overflow included) and can be cached as it came off the wire.
-	var e *pathSlot
-	if len(p) <= recentPathLen {
-		e = &s.recentPaths[hashPath(s.seed, p)>>(64-recentPathBits)]
-		if int(e.n) == len(p) && string(e.b[:e.n]) == string(p) {
-			if e.id == pathOther {
-				s.folded++
-			}
-			return e.id
-		}
+	if len(p) > recentPathLen {
+		return s.longPathID(p)
 	}
-	id, ok := s.raw[string(p)]
-	if ok {
+	h := hashPath(s.seed, p)
+	e := &s.recentPaths[h>>(64-recentPathBits)]
+	if e.holds(p) {
+		if e.id == pathOther {
+			s.folded++
+		}
+		return e.id
+	}
+	var id uint32
+	if b := &s.olderPaths[h&(olderPathSlots-1)]; b.holds(p) {
+		id = b.id
 		if id == pathOther {
 			s.folded++
 		}
 	} else {
 		id = s.normalizedID(p)
-		if len(s.raw) < s.rawCap && len(p) <= maxPathLen {
-			s.raw[string(p)] = id // copies p: the one allocation for a new raw path
-		}
+		b.set(p, id)
 	}
-	if e != nil {
-		e.n = uint8(copy(e.b[:], p))
-		e.id = id
+	e.set(p, id)
+	return id
+}
+
+// longPathID is pathID for paths longer than a slot holds.
+func (s *Shard) longPathID(p []byte) uint32 {
+	id, ok := s.raw[string(p)]
+	if ok {
+		if id == pathOther {
+			s.folded++
+		}
+		return id
+	}
+	id = s.normalizedID(p)
+	if len(s.raw) < s.rawCap && len(p) <= maxPathLen {
+		s.raw[string(p)] = id // copies p: the one allocation for a new raw path
 	}
 	return id
 }
 
-// pathSlot is an entry of Shard.recentPaths: a raw path of n bytes and its
-// id. n == 0 is empty (the empty path never gets here).
+// pathSlot is an entry of Shard.recentPaths or olderPaths: a raw path of n
+// bytes and its id. n == 0 is empty (the empty path never gets here).
 type pathSlot struct {
 	id uint32
 	n  uint8
 	b  [recentPathLen]byte
 }
 
-// Shard.recentPaths is direct-mapped by a seeded hash of the raw path.
-// A request's path comes back in its reply, and a created node's in its
-// delete, a few hundred messages later: the slot answers both for less
-// than a lookup in raw (which also stops admitting at rawCap).
+func (e *pathSlot) holds(p []byte) bool {
+	return int(e.n) == len(p) && string(e.b[:e.n]) == string(p)
+}
+
+func (e *pathSlot) set(p []byte, id uint32) {
+	e.n = uint8(copy(e.b[:], p))
+	e.id = id
+}
+
+// Shard.recentPaths and olderPaths are direct-mapped by a seeded hash of
+// the raw path (its top bits and its bottom bits). A request's path comes
+// back in its reply, and a created node's in its delete, a few hundred
+// messages later: recentPaths answers both. olderPaths, 2 slots per
+// recent one, keeps what newer paths pushed out of them: on traffic of
+// hundreds of hot paths and a stream of new ones (creates, or a million
+// distinct paths) the hot ones are found again without a normalisation,
+// and the new ones cost no lookup in a map that would miss. Both are
+// fixed arrays, 220 KiB per shard. (They replace the raw map for short
+// paths, which kept the first rawCap paths seen forever and missed on
+// every new one: a string hash and a probe each time.)
 const (
 	recentPathBits  = 10
 	recentPathSlots = 1 << recentPathBits
-	recentPathLen   = 63 // most znode paths; longer ones go to raw only
+	olderPathSlots  = 2 * recentPathSlots
+	recentPathLen   = 63 // most znode paths; longer ones go to raw
 )
 
 // hashPath hashes a raw path of at most recentPathLen bytes for
 // Shard.recentPaths: a few multiplies over 8-byte words (wyhash's mixing),
 // where maphash.Bytes was a call and a third of pathID. It is seeded but not
-// collision-resistant; a collision only makes a slot miss, so crafted paths
-// cost at worst the raw map's lookup, which is.
+// collision-resistant: a collision only makes a slot miss, so crafted paths
+// cost at worst a normalisation and a lookup in a map (of admitted paths)
+// that is.
 func hashPath(seed uint64, p []byte) uint64 {
 	const (
 		k0 = 0xa0761d6478bd642f

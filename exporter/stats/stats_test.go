@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/netip"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -819,34 +818,23 @@ func TestHashPath(t *testing.T) {
 		{"long prefix", func(i int) string { return fmt.Sprintf("/a/very/long/common/prefix/shared/by/all/%d", i) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			used := map[uint64]bool{}
-			const n = recentPathSlots
-			for i := range n {
-				used[hashPath(seed, []byte(tt.path(i)))>>(64-recentPathBits)] = true
-			}
 			// n keys in n slots fill 1-1/e (63 %) of them when random.
-			if len(used) < n*55/100 {
-				t.Errorf("%d paths use %d of %d slots, want >= 55 %%", n, len(used), recentPathSlots)
+			for _, level := range []struct {
+				name  string
+				slots int
+				index func(h uint64) uint64
+			}{
+				{"recentPaths", recentPathSlots, func(h uint64) uint64 { return h >> (64 - recentPathBits) }},
+				{"olderPaths", olderPathSlots, func(h uint64) uint64 { return h & (olderPathSlots - 1) }},
+			} {
+				used := map[uint64]bool{}
+				for i := range level.slots {
+					used[level.index(hashPath(seed, []byte(tt.path(i))))] = true
+				}
+				if len(used) < level.slots*55/100 {
+					t.Errorf("%s: %d paths use %d of %d slots, want >= 55 %%", level.name, level.slots, len(used), level.slots)
+				}
 			}
 		})
-	}
-}
-
-// TestBucket: the linear bucket scan agrees with sort.SearchFloat64s on
-// every bound, between bounds, outside them and on NaN.
-func TestBucket(t *testing.T) {
-	vs := []float64{math.Inf(-1), -1, 0, math.NaN(), math.Inf(1), 1e9}
-	for i, b := range DefaultBuckets {
-		vs = append(vs, b, math.Nextafter(b, 0), math.Nextafter(b, 100), b*1.5)
-		if i > 0 {
-			vs = append(vs, (b+DefaultBuckets[i-1])/2)
-		}
-	}
-	for _, bounds := range [][]float64{DefaultBuckets, {1}, {}} {
-		for _, v := range vs {
-			if got, want := bucket(bounds, v), sort.SearchFloat64s(bounds, v); got != want {
-				t.Errorf("bucket(%v, %v) = %d, want %d", bounds, v, got, want)
-			}
-		}
 	}
 }
