@@ -20,16 +20,17 @@ type Encoder struct {
 	// Options applies to every message the Encoder renders.
 	Options
 
-	sec      int64    // the time timeText shows, when timeOK
-	ns       uint32   //
-	timeOK   bool     //
-	timeText [30]byte // "2006-01-02T15:04:05.000000000Z"
+	sec      int64             // the time timeText shows, when timeOK
+	ns       uint32            //
+	timeOK   bool              //
+	timeText [timeHeadLen]byte // `{"time":"2006-01-02T15:04:05.000000000Z`
 
 	// conns caches the endpoints and session of recent connections,
 	// indexed by a hash of the ports; made on first use, so that the
 	// one-shot Encoder of AppendJSON costs nothing to set up.
 	conns   *[numConns]connText
-	oneShot bool // AppendJSON's: no caches worth filling
+	ops     *[numOps]opText // the same for proto, kind and op
+	oneShot bool            // AppendJSON's: no caches worth filling
 
 	head headText // the head of the last line
 }
@@ -71,14 +72,48 @@ func connSlot(src, dst netip.AddrPort) int {
 
 // connText is the JSON of one (src, dst) pair of IPv4 endpoints,
 // `,"src":"a.b.c.d:p","dst":"a.b.c.d:p"` (at most 60 bytes), and of the
-// connection's session id in hex.
+// connection's session id, `,"session":"0x..."` (at most 31 bytes). The
+// texts are arrays so that a line takes them with a copy of fixed size,
+// which the compiler inlines, and is cut back to their length: a call of
+// memmove per piece of a line was 9 % of a dump.
 type connText struct {
 	src, dst netip.AddrPort
 	n        int // bytes of text; 0 means the entry is empty
 	text     [64]byte
 	session  int64 // the session sessText shows, when sessN > 0
 	sessN    int
-	sessText [16]byte
+	sessText [32]byte
+}
+
+// timeHeadLen is the length of a line's first bytes, `{"time":"` and an
+// RFC 3339 time with nine digits of fraction.
+const timeHeadLen = 9 + 30
+
+// opText is the JSON of a proto, kind and op, as a line has it after the
+// time: `","proto":"zk","kind":"request","op":"getData"`.
+type opText struct {
+	op    string
+	proto proto.Proto
+	kind  proto.Kind
+	n     int // bytes of text; 0 means the entry is empty
+	text  [64]byte
+}
+
+// numOps is the number of (proto, kind, op) texts an Encoder keeps: a
+// workload's few ops in both kinds.
+const (
+	numOpsLog2 = 4
+	numOps     = 1 << numOpsLog2
+)
+
+// opSlot is the cache slot of a (proto, kind, op): a multiplicative hash
+// of the op's length, first and last bytes, the kind and the proto.
+func opSlot(p proto.Proto, k proto.Kind, op string) int {
+	h := uint32(len(op))<<24 | uint32(k)<<4 | uint32(p)
+	if op != "" {
+		h |= uint32(op[0])<<16 | uint32(op[len(op)-1])<<8
+	}
+	return int(h * 0x9E3779B1 >> (32 - numOpsLog2))
 }
 
 // AppendJSON is [AppendJSON] with e.Options. It does not allocate when dst
@@ -152,33 +187,85 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 // appendHead appends the part of a line that a run of messages often
 // shares: time, proto, kind, op, src, dst and session.
 func (e *Encoder) appendHead(dst []byte, m *proto.Message) []byte {
-	dst = append(dst, `{"time":"`...)
-	dst = e.appendTime(dst, m.Time)
-	dst = append(dst, protoKindJSON(m.Proto, m.Kind)...)
-	if m.Op != "" {
-		dst = append(dst, `,"op":`...)
-		dst = appendJSONString(dst, m.Op)
+	dst = e.appendTimeHead(dst, m.Time)
+	if o := e.op(m.Proto, m.Kind, m.Op); o != nil {
+		l := len(dst)
+		dst = grow(dst, len(o.text))[:l+len(o.text)]
+		*(*[len(o.text)]byte)(dst[l:]) = o.text
+		dst = dst[:l+o.n]
+	} else {
+		dst = appendOpJSON(dst, m.Proto, m.Kind, m.Op)
 	}
 	c := e.conn(m.Src, m.Dst)
 	if c == nil {
 		dst = appendEndsJSON(dst, m.Src, m.Dst)
-	} else {
-		dst = append(dst, c.text[:c.n]...)
-	}
-	if m.HasSession {
-		dst = append(dst, `,"session":"0x`...)
-		if c == nil {
+		if m.HasSession {
+			dst = append(dst, `,"session":"0x`...)
 			dst = appendHex(dst, uint64(m.Session))
-		} else {
-			if c.sessN == 0 || m.Session != c.session {
-				c.session = m.Session
-				c.sessN = len(appendHex(c.sessText[:0], uint64(m.Session)))
-			}
-			dst = append(dst, c.sessText[:c.sessN]...)
+			dst = append(dst, '"')
 		}
-		dst = append(dst, '"')
+		return dst
+	}
+	// Both texts as whole arrays, then cut back to their length.
+	l := len(dst)
+	dst = grow(dst, len(c.text)+len(c.sessText))[:l+len(c.text)]
+	*(*[len(c.text)]byte)(dst[l:]) = c.text
+	dst = dst[:l+c.n]
+	if m.HasSession {
+		if c.sessN == 0 || m.Session != c.session {
+			c.session = m.Session
+			t := append(c.sessText[:0], `,"session":"0x`...)
+			t = appendHex(t, uint64(m.Session))
+			c.sessN = len(append(t, '"'))
+		}
+		l := len(dst)
+		dst = dst[:l+len(c.sessText)]
+		*(*[len(c.sessText)]byte)(dst[l:]) = c.sessText
+		dst = dst[:l+c.sessN]
 	}
 	return dst
+}
+
+// appendOpJSON appends the proto, kind and op of a line.
+func appendOpJSON(dst []byte, p proto.Proto, k proto.Kind, op string) []byte {
+	dst = append(dst, protoKindJSON(p, k)...)
+	if op != "" {
+		dst = append(dst, `,"op":`...)
+		dst = appendJSONString(dst, op)
+	}
+	return dst
+}
+
+// op returns the cache entry of (p, k, op), made current, or nil when the
+// Encoder does not cache it (one-shot, or an op whose text does not fit).
+func (e *Encoder) op(p proto.Proto, k proto.Kind, op string) *opText {
+	if e.oneShot {
+		return nil
+	}
+	if e.ops == nil {
+		e.ops = new([numOps]opText)
+	}
+	o := &e.ops[opSlot(p, k, op)]
+	if o.n == 0 || o.op != op || o.proto != p || o.kind != k {
+		// The longest proto and kind take 36 bytes and `,"op":""` 8: an
+		// op of up to 20 plain bytes fits, and needs no escape.
+		if len(op) > len(o.text)-44 || !plainString(op) {
+			return nil
+		}
+		o.op, o.proto, o.kind = op, p, k
+		o.n = len(appendOpJSON(o.text[:0], p, k, op))
+	}
+	return o
+}
+
+// plainString reports whether s is a JSON string's text as it is.
+func plainString(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !jsonPlain[s[i]] {
+			return false
+		}
+	}
+	return true
 }
 
 // AppendText is [AppendText] with e.Options.
@@ -186,21 +273,21 @@ func (e *Encoder) AppendText(dst []byte, m *proto.Message) []byte {
 	return AppendText(dst, m, e.Options)
 }
 
-// appendTime is appendUTC, from the text of the last time rendered: a
-// segment's messages share their capture time, and within a second only
-// the nine digits of the fraction change.
-func (e *Encoder) appendTime(dst []byte, t time.Time) []byte {
+// appendTimeHead appends `{"time":"` and t as appendUTC does, from the
+// text of the last time rendered: a segment's messages share their capture
+// time, and within a second only the nine digits of the fraction change.
+func (e *Encoder) appendTimeHead(dst []byte, t time.Time) []byte {
 	sec, ns := t.Unix(), uint32(t.Nanosecond())
 	if !e.timeOK || sec != e.sec {
-		if len(appendUTC(e.timeText[:0], t)) != len(e.timeText) {
+		if len(appendUTC(append(e.timeText[:0], `{"time":"`...), t)) != timeHeadLen {
 			// A year outside 0..9999: rare enough not to cache.
 			e.timeOK = false
-			return appendUTC(dst, t)
+			return appendUTC(append(dst, `{"time":"`...), t)
 		}
 		e.sec, e.ns, e.timeOK = sec, ns, true
 	} else if ns != e.ns {
 		e.ns = ns
-		b := e.timeText[20:29]
+		b := e.timeText[9+20 : 9+29]
 		b[8] = byte('0' + ns%10)
 		ns /= 10
 		for i := 6; i >= 0; i -= 2 {
@@ -209,7 +296,10 @@ func (e *Encoder) appendTime(dst []byte, t time.Time) []byte {
 			b[i], b[i+1] = digits2[r], digits2[r+1]
 		}
 	}
-	return append(dst, e.timeText[:]...)
+	l := len(dst)
+	dst = grow(dst, timeHeadLen)[:l+timeHeadLen]
+	*(*[timeHeadLen]byte)(dst[l:]) = e.timeText
+	return dst
 }
 
 // conn returns the cache entry of the (src, dst) pair, made current, or

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -81,6 +82,18 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 				otherZxid.Zxid, otherZxid.HasZxid = m.Zxid+int64(i*j)-3, true
 				otherNs := same
 				otherNs.Time = tm.Add(1)
+				// Ops that fit the op cache exactly, that do not, that
+				// need escapes, and one sharing the op's cache slot.
+				fullOp, longOp, escOp, collideOp := same, same, same, same
+				fullOp.Op = strings.Repeat("f", 20)
+				longOp.Op = strings.Repeat("l", 60)
+				escOp.Op = strings.Repeat("\x01", 19) + "\"" // 20 bytes, 121 escaped
+				for n := 0; ; n++ {
+					collideOp.Op = "op" + strconv.Itoa(n)
+					if opSlot(same.Proto, same.Kind, collideOp.Op) == opSlot(same.Proto, same.Kind, same.Op) {
+						break
+					}
+				}
 				otherSrc := same
 				otherSrc.Src = third
 				otherDst := same
@@ -88,7 +101,7 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 				// Each variant follows two lines of same's head, so that it
 				// meets a kept head that differs from its own in one field.
 				stream := []*proto.Message{&m}
-				for _, v := range []*proto.Message{&noSess, &otherSess, &otherKind, &otherOp, &otherZxid, &otherZxid, &otherNs, &otherSrc, &otherDst, &m} {
+				for _, v := range []*proto.Message{&noSess, &otherSess, &otherKind, &otherOp, &otherZxid, &otherZxid, &otherNs, &otherSrc, &otherDst, &fullOp, &fullOp, &longOp, &longOp, &escOp, &escOp, &collideOp, &m} {
 					stream = append(stream, &same, &same, v)
 				}
 				for k, v := range stream {
@@ -99,6 +112,50 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 					}
 				}
 				n++
+			}
+		}
+	}
+}
+
+// TestOpCacheKeys plants the op cache entry of one (proto, kind, op) in
+// the slot of another, for every two protos and kinds with a name and two
+// ops, and checks that the Encoder renders the other's line as AppendJSON
+// does: an entry is used only for its own key. (Real keys rarely share a
+// slot: the hash spreads the few kinds of one op apart.)
+func TestOpCacheKeys(t *testing.T) {
+	type key struct {
+		p  proto.Proto
+		k  proto.Kind
+		op string
+	}
+	var keys []key
+	for p := range proto.NumProtos {
+		for k := range numKinds {
+			for _, op := range []string{"getData", "setData"} {
+				keys = append(keys, key{proto.Proto(p), proto.Kind(k), op})
+			}
+		}
+	}
+	msg := func(c key) *proto.Message {
+		var m proto.Message
+		m.Reset()
+		m.Time, m.Src, m.Dst = t0, client, server
+		m.Proto, m.Kind, m.Op = c.p, c.k, c.op
+		return &m
+	}
+	var got, want []byte
+	for _, a := range keys {
+		for _, b := range keys {
+			if a == b {
+				continue
+			}
+			var e Encoder
+			got = e.AppendJSON(got[:0], msg(a))
+			e.ops[opSlot(b.p, b.k, b.op)] = e.ops[opSlot(a.p, a.k, a.op)]
+			got = e.AppendJSON(got[:0], msg(b))
+			want = AppendJSON(want[:0], msg(b), Options{})
+			if diff := cmp.Diff(string(want), string(got)); diff != "" {
+				t.Fatalf("%v in the slot of %v (-want +got):\n%s", a, b, diff)
 			}
 		}
 	}
