@@ -10,9 +10,10 @@ import (
 // Encoder renders messages as [AppendJSON] and [AppendText] do, byte for
 // byte, remembering what repeats from one message to the next so that a
 // stream of messages costs less than the same messages rendered one by one:
-// the calendar part of the clock changes once a second, and a connection's
-// messages share their two endpoints. A dump renders millions of messages,
-// and these took a third of AppendJSON.
+// the calendar part of the clock changes once a second, a connection's
+// messages share their two endpoints and session, a workload has a few
+// ops, and the lines of one segment often share all of these. A dump
+// renders millions of messages, and these took a third of AppendJSON.
 //
 // The zero value is ready to use. An Encoder is not safe for concurrent
 // use; give each goroutine its own.
