@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zktap/zktap/proto"
@@ -238,6 +239,7 @@ type Shard struct {
 	recentPaths *[recentPathSlots]pathSlot
 	olderPaths  *[olderPathSlots]pathSlot
 	seed        uint64 // of hashPath
+	stamp       uint8  // 7 bits that mark this shard's SinkTags
 	rawCap      int
 	folded      uint64 // observations whose path went to Overflow
 
@@ -298,6 +300,7 @@ func newShard(st *Stats) *Shard {
 		recentPaths: new([recentPathSlots]pathSlot),
 		olderPaths:  new([olderPathSlots]pathSlot),
 		seed:        rand.Uint64(),
+		stamp:       uint8(shardStamps.Add(1) & 0x7f),
 		ops:         newOpTable(),
 		errs:        make(map[uint64]uint64),
 		multi:       make(map[uint64]uint64),
@@ -588,6 +591,9 @@ func (s *Shard) observeZK(m *proto.Message) {
 		}
 		op, kind := s.ops.idKind(m.Op)
 		p := s.pathID(m.Path)
+		// proto/zk hands the tag back on this request's reply, which then
+		// skips both lookups.
+		m.SinkTag = s.tag(op, kind, p)
 		c := s.cell(op, p)
 		s.count(c, &c.req, p, &s.reqKeys, s.pairLimit, uint64(max(m.Size, 0)))
 
@@ -639,8 +645,11 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 			return
 		}
-		op, kind := s.ops.idKind(m.Op)
-		p := s.pathID(m.Path)
+		op, kind, p, ok := s.untag(m.SinkTag)
+		if !ok {
+			op, kind = s.ops.idKind(m.Op)
+			p = s.pathID(m.Path)
+		}
 		c := s.cell(op, p)
 		s.count(c, &c.rep, p, &s.repKeys, s.pairLimit, uint64(max(m.Size, 0)))
 		if m.Err != 0 {
@@ -680,6 +689,42 @@ func (s *Shard) observeZK(m *proto.Message) {
 			s.watchFired[evPath{ev: m.ZK.EventType, path: s.pathID(m.Path)}]++
 		}
 	}
+}
+
+// A request's SinkTag packs what observeZK worked out from its op and
+// path: a valid bit, the shard's stamp (so that a tag from another shard
+// or Stats is never taken for this one's), the op kind, the op id and the
+// path id. Path ids are permanent and op ids interned for good, so the tag
+// is still right when the reply comes back.
+const (
+	tagValid    = 1 << 63
+	tagStampBit = 56 // 7 bits of stamp
+	tagKindBit  = 48 // 8 bits of opKind
+	tagOpBit    = 32 // 16 bits of op id (at most maxOps+1)
+)
+
+// shardStamps numbers the shards of the process, for their tag stamps.
+var shardStamps atomic.Uint32
+
+func (s *Shard) tag(op uint32, kind opKind, path uint32) uint64 {
+	return tagValid | uint64(s.stamp)<<tagStampBit | uint64(kind)<<tagKindBit | uint64(op)<<tagOpBit | uint64(path)
+}
+
+// untag unpacks a reply's SinkTag, ok false if it is not one of this
+// shard's. A tagged path that folded counts as folded again, as pathID
+// would have counted it.
+func (s *Shard) untag(t uint64) (op uint32, kind opKind, path uint32, ok bool) {
+	if t&tagValid == 0 || uint8(t>>tagStampBit&0x7f) != s.stamp {
+		return 0, 0, 0, false
+	}
+	op, kind, path = uint32(t>>tagOpBit&0xffff), opKind(t>>tagKindBit), uint32(t)
+	if op > maxOps+1 || int(path) >= len(s.cells) {
+		return 0, 0, 0, false // not a tag this shard made
+	}
+	if path == pathOther {
+		s.folded++
+	}
+	return op, kind, path, true
 }
 
 // setIdentity links a connection to the identity it authenticated as. The

@@ -838,3 +838,77 @@ func TestHashPath(t *testing.T) {
 		})
 	}
 }
+
+// TestSinkTagReplies: a request's SinkTag handed back on its reply (as
+// proto/zk does) gives exactly the figures of looking the reply's op and
+// path up again, folded paths, long paths and errors included; a tag made
+// by another Stats is ignored. The last check shows the tag is what the
+// reply is counted by: a reply whose path differs from its tagged
+// request's counts under the request's.
+func TestSinkTagReplies(t *testing.T) {
+	long := "/" + strings.Repeat("l", 2*recentPathLen)
+	type exchange struct {
+		op, path string
+		err      int32
+	}
+	var traffic []exchange
+	for i := range 400 {
+		ops := []string{"exists", "getData", "create", "setData", "delete", "auth"}
+		path := fmt.Sprintf("/t/n%d", i%37)
+		switch i % 9 {
+		case 3:
+			path = long + fmt.Sprint(i%5)
+		case 5:
+			path = fmt.Sprintf("/fresh/%d", i) // past MaxPaths: folds
+		}
+		traffic = append(traffic, exchange{ops[i%len(ops)], path, int32(-(i % 3) * 101)})
+	}
+	// Another Stats whose ids differ: it has seen other ops and paths first.
+	foreign := New(Config{MaxPaths: 20}, fixedNow)
+	for i := range 10 {
+		foreign.Observe(req("10.9.9.9:1", []string{"sync", "getChildren"}[i%2], fmt.Sprintf("/z/k%d", i), 1))
+	}
+	run := func(echo string) *Snapshot {
+		s := New(Config{MaxPaths: 20, PathLatency: true}, fixedNow)
+		c := "10.1.1.1:5000"
+		for i, x := range traffic {
+			q := req(c, x.op, x.path, 20+i%7)
+			s.Observe(q)
+			r := rep(c, x.op, x.path, 30+i%5, x.err, time.Duration(i)*time.Microsecond)
+			switch echo {
+			case "echo":
+				r.SinkTag = q.SinkTag
+			case "foreign":
+				f := req(c, x.op, x.path, 1)
+				foreign.Observe(f)
+				r.SinkTag = f.SinkTag
+			}
+			s.Observe(r)
+		}
+		return s.Snapshot()
+	}
+	lookedUp := run("none")
+	if diff := cmp.Diff(lookedUp, run("echo")); diff != "" {
+		t.Errorf("tagged replies differ from looked-up ones (-lookup +tagged):\n%s", diff)
+	}
+	if diff := cmp.Diff(lookedUp, run("foreign")); diff != "" {
+		t.Errorf("replies with another Stats' tags differ from looked-up ones (-lookup +foreign):\n%s", diff)
+	}
+	if lookedUp.PathsFolded == 0 {
+		t.Fatal("no path folded: the test lost its folded case")
+	}
+
+	s := New(Config{}, fixedNow)
+	q := req("10.1.1.1:5000", "getData", "/asked", 20)
+	s.Observe(q)
+	if q.SinkTag == 0 {
+		t.Fatal("request not tagged")
+	}
+	r := rep("10.1.1.1:5000", "getData", "/elsewhere", 30, 0, time.Millisecond)
+	r.SinkTag = q.SinkTag
+	s.Observe(r)
+	want := []OpPath{{Op: "getData", Path: "/asked", Traffic: Traffic{1, 30}}}
+	if diff := cmp.Diff(want, s.Snapshot().Replies); diff != "" {
+		t.Errorf("tagged reply counted under (-want +got):\n%s", diff)
+	}
+}
