@@ -34,6 +34,10 @@ type Encoder struct {
 	oneShot bool            // AppendJSON's: no caches worth filling
 
 	head headText // the head of the last line
+
+	errCode int32    // the code errText shows, when errN > 0
+	errN    int      //
+	errText [64]byte // `,"err":-101,"err_name":"NONODE"`
 }
 
 // headText is the head of a line (see appendHead) and what it was made
@@ -153,11 +157,21 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 		dst = appendJSONInt(dst, `,"zxid":`, m.Zxid)
 	}
 	if m.Proto == proto.ZK && m.Kind == proto.Reply {
-		dst = appendJSONInt(dst, `,"err":`, int64(m.Err))
-		if name := ErrName(m.Err); name != "" {
-			dst = append(dst, `,"err_name":"`...)
-			dst = append(dst, name...)
-			dst = append(dst, '"')
+		if e.oneShot {
+			dst = appendErrJSON(dst, m.Err)
+		} else {
+			if e.errN == 0 || m.Err != e.errCode {
+				// A run of replies shares its code (OK, or NONODE for a
+				// scan of missing paths): keep the last one's text. It
+				// fits: 32 bytes and a name of at most 32
+				// (TestErrNamesFit).
+				e.errCode = m.Err
+				e.errN = len(appendErrJSON(e.errText[:0], m.Err))
+			}
+			l := len(dst)
+			dst = grow(dst, len(e.errText))[:l+len(e.errText)]
+			*(*[len(e.errText)]byte)(dst[l:]) = e.errText
+			dst = dst[:l+e.errN]
 		}
 	}
 	if m.Path != nil {
@@ -223,6 +237,17 @@ func (e *Encoder) appendHead(dst []byte, m *proto.Message) []byte {
 		dst = dst[:l+len(c.sessText)]
 		*(*[len(c.sessText)]byte)(dst[l:]) = c.sessText
 		dst = dst[:l+c.sessN]
+	}
+	return dst
+}
+
+// appendErrJSON appends a client reply's error code and its name.
+func appendErrJSON(dst []byte, code int32) []byte {
+	dst = appendJSONInt(dst, `,"err":`, int64(code))
+	if name := ErrName(code); name != "" {
+		dst = append(dst, `,"err_name":"`...)
+		dst = append(dst, name...)
+		dst = append(dst, '"')
 	}
 	return dst
 }

@@ -3,6 +3,7 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"net/netip"
 	"strconv"
@@ -94,6 +95,8 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 						break
 					}
 				}
+				otherErr := same
+				otherErr.Err = -101 // NONODE
 				otherSrc := same
 				otherSrc.Src = third
 				otherDst := same
@@ -101,7 +104,7 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 				// Each variant follows two lines of same's head, so that it
 				// meets a kept head that differs from its own in one field.
 				stream := []*proto.Message{&m}
-				for _, v := range []*proto.Message{&noSess, &otherSess, &otherKind, &otherOp, &otherZxid, &otherZxid, &otherNs, &otherSrc, &otherDst, &fullOp, &fullOp, &longOp, &longOp, &escOp, &escOp, &collideOp, &m} {
+				for _, v := range []*proto.Message{&noSess, &otherSess, &otherKind, &otherOp, &otherZxid, &otherZxid, &otherNs, &otherErr, &otherErr, &otherSrc, &otherDst, &fullOp, &fullOp, &longOp, &longOp, &escOp, &escOp, &collideOp, &m} {
 					stream = append(stream, &same, &same, v)
 				}
 				for k, v := range stream {
@@ -156,6 +159,19 @@ func TestOpCacheKeys(t *testing.T) {
 			want = AppendJSON(want[:0], msg(b), Options{})
 			if diff := cmp.Diff(string(want), string(got)); diff != "" {
 				t.Fatalf("%v in the slot of %v (-want +got):\n%s", a, b, diff)
+			}
+		}
+	}
+}
+
+// TestErrNamesFit: the text of every error code, the longest number
+// included, fits the Encoder's errText, which it is written into in place.
+func TestErrNamesFit(t *testing.T) {
+	var e Encoder
+	for code := int32(-1000); code <= 1000; code++ {
+		for _, c := range []int32{code, math.MinInt32 + code + 1000} {
+			if n := len(appendErrJSON(nil, c)); n > len(e.errText) {
+				t.Errorf("code %d: %d bytes of text, errText has %d", c, n, len(e.errText))
 			}
 		}
 	}
