@@ -138,11 +138,60 @@ func newVethNS(t *testing.T) *vethNS {
 	}
 	ip(t, "netns", "add", v.NS)
 	t.Cleanup(func() {
+		if t.Failed() {
+			v.diagnose(t)
+		}
 		exec.Command("ip", "link", "del", v.Host).Run()
 		exec.Command("ip", "netns", "del", v.NS).Run()
 	})
 	v.create(t)
 	return v
+}
+
+// waitPath waits until ZooKeeper answers ruok at addr, through the veth
+// and the namespace proxy, so that a broken set-up fails here, saying so,
+// rather than as a workload without a session (which is how ZooKeeper
+// killed by Pdeathsig showed: see proxyFromNS). Four-letter words are
+// counted apart from client requests.
+func waitPath(t *testing.T, addr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			_, err = c.Write([]byte("ruok"))
+			var got []byte
+			if err == nil {
+				got, err = io.ReadAll(c)
+			}
+			c.Close()
+			if err == nil && string(got) == "imok" {
+				return
+			}
+			if err == nil {
+				err = fmt.Errorf("answer %q", got)
+			}
+		}
+		last = err
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("ZooKeeper never answered ruok at %s through the veth and proxy within 15 s: %v", addr, last)
+}
+
+// diagnose logs the state of both ends of the pair, for a test that
+// failed: links, addresses, neighbours and TCP sockets on each side.
+func (v *vethNS) diagnose(t *testing.T) {
+	for _, args := range [][]string{
+		{"ip", "-d", "link", "show", v.Host}, {"ip", "addr", "show", v.Host}, {"ip", "neigh", "show", "dev", v.Host},
+		{"ip", "-n", v.NS, "-d", "link"}, {"ip", "-n", v.NS, "addr"}, {"ip", "-n", v.NS, "neigh"},
+		{"ip", "route", "get", v.Peer}, {"ss", "-tanpi"}, {"ip", "netns", "exec", v.NS, "ss", "-tanpi"},
+		{"nstat", "-az", "TcpExtListenDrops", "TcpExtListenOverflows", "TcpAttemptFails", "TcpRetransSegs", "TcpExtTCPSynRetrans"},
+	} {
+		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+		t.Logf("diagnose: %s (err %v):\n%s", strings.Join(args, " "), err, out)
+	}
 }
 
 // create (re-)creates the pair under the same names and addresses.
@@ -164,32 +213,62 @@ var setnsSyscall = map[string]uintptr{"amd64": 308, "arm64": 268, "riscv64": 268
 // proxyFromNS listens on port in the namespace and forwards every
 // connection to target, dialled from this namespace: the ZooKeeper traffic
 // then crosses the veth. The listening socket is created on an OS thread
-// moved into the namespace; that thread is never handed back to the
-// runtime (it exits with its goroutine), so no other goroutine runs there.
+// moved into the namespace and moved back before it is unlocked.
+//
+// The thread must not simply die with its goroutine (the usual way to
+// retire a thread in another namespace): zktest starts ZooKeeper with
+// Pdeathsig SIGKILL, which Linux sends when the *thread* that forked the
+// JVM exits, and that thread may be the one locked here. It was, in about
+// one run in five under load: ZooKeeper vanished right after starting, and
+// every proxied connection was refused.
 func proxyFromNS(t *testing.T, ns string, port int, target string) {
 	t.Helper()
 	lnc := make(chan net.Listener)
 	errc := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-		f, err := os.Open("/var/run/netns/" + ns)
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer f.Close()
+		runtime.LockOSThread()
 		nr, ok := setnsSyscall[runtime.GOARCH]
 		if !ok {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("setns: system call number on %s unknown to this test", runtime.GOARCH)
 			return
 		}
-		if _, _, e := syscall.RawSyscall(nr, f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
-			errc <- fmt.Errorf("setns: %w", e)
+		setns := func(path string) error {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			if _, _, e := syscall.RawSyscall(nr, f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
+				return fmt.Errorf("setns %s: %w", path, e)
+			}
+			return nil
+		}
+		home, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
 			return
 		}
-		ln, err := net.Listen("tcp4", ":"+strconv.Itoa(port))
-		if err != nil {
+		defer home.Close()
+		if err := setns("/var/run/netns/" + ns); err != nil {
+			runtime.UnlockOSThread()
 			errc <- err
+			return
+		}
+		ln, lerr := net.Listen("tcp4", ":"+strconv.Itoa(port))
+		if _, _, e := syscall.RawSyscall(nr, home.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
+			// Stuck in the namespace: the thread must die (still locked),
+			// whatever that costs; say so.
+			if lerr == nil {
+				ln.Close()
+			}
+			errc <- fmt.Errorf("setns back to this process's namespace: %w", e)
+			return
+		}
+		runtime.UnlockOSThread()
+		if lerr != nil {
+			errc <- lerr
 			return
 		}
 		lnc <- ln
@@ -235,6 +314,7 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 	base, _ := startServeWith(t, &logs, "--iface", v.Host, "--zk-ports", strconv.Itoa(port))
 	addr := net.JoinHostPort(v.Peer, strconv.Itoa(port))
 
+	waitPath(t, addr)
 	rep1, err := workload.Run(context.Background(), addr, smallWork("/veth1"))
 	if err != nil {
 		t.Fatal(err)
@@ -262,6 +342,7 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 	waitFor(t, 5*time.Second, "the capture to be reopened", func() bool {
 		return metricValue(t, base, "zktap_capture_up") == 1
 	})
+	waitPath(t, addr)
 	rep2, err := workload.Run(context.Background(), addr, smallWork("/veth2"))
 	if err != nil {
 		t.Fatal(err)
