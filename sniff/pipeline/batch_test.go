@@ -31,6 +31,7 @@ type convSource struct {
 	xid        int32
 	hs         [][]byte // handshake frames still to send
 	req, rep   []byte
+	returned   []time.Time // when each frame was handed out, if non-nil
 }
 
 func newConvSource(gap time.Duration, limit int) *convSource {
@@ -87,6 +88,9 @@ func (s *convSource) ReadFrame() ([]byte, time.Time, sniff.LinkType, error) {
 	s.left--
 	s.n++
 	s.ts = s.ts.Add(s.gap)
+	if s.returned != nil {
+		s.returned = append(s.returned, time.Now())
+	}
 	if len(s.hs) > 0 {
 		f := s.hs[0]
 		s.hs = s.hs[1:]
