@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -359,22 +358,7 @@ func BenchmarkDumpEmit(b *testing.B) {
 // message; ZKTAP_BENCH_PCAP and ZKTAP_BENCH_ZK_PORT as for
 // BenchmarkServeFromMemory.
 func BenchmarkDumpFromMemory(b *testing.B) {
-	path := filepath.Join("..", "..", "testdata", "captures", "workload.pcap")
-	port := uint16(2181)
-	if p := os.Getenv("ZKTAP_BENCH_PCAP"); p != "" {
-		path = p
-	}
-	if p := os.Getenv("ZKTAP_BENCH_ZK_PORT"); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil {
-			b.Fatalf("ZKTAP_BENCH_ZK_PORT: %v", err)
-		}
-		port = uint16(n)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	data, port := benchCapture(b)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	var msgs uint64

@@ -24,22 +24,7 @@ import (
 // ZKTAP_BENCH_PCAP and ZKTAP_BENCH_ZK_PORT point it at another capture
 // (testdata/bench keeps the recorded load with -tmp).
 func BenchmarkServeFromMemory(b *testing.B) {
-	path := filepath.Join("..", "..", "testdata", "captures", "workload.pcap")
-	port := uint16(2181)
-	if p := os.Getenv("ZKTAP_BENCH_PCAP"); p != "" {
-		path = p
-	}
-	if p := os.Getenv("ZKTAP_BENCH_ZK_PORT"); p != "" {
-		n, err := strconv.ParseUint(p, 10, 16)
-		if err != nil {
-			b.Fatalf("ZKTAP_BENCH_ZK_PORT: %v", err)
-		}
-		port = uint16(n)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		b.Fatal(err)
-	}
+	data, port := benchCapture(b)
 	st := stats.New(stats.Config{Shards: 1, MaxPaths: 1000, TopClients: 10, TopAuths: 10}, nil)
 	tp := tap.New(tap.Config{})
 	defer tp.Close()
@@ -64,4 +49,28 @@ func BenchmarkServeFromMemory(b *testing.B) {
 		b.Fatal("no message decoded")
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(msgs), "ns/msg")
+}
+
+// benchCapture loads the capture the from-memory benchmarks replay:
+// testdata's workload.pcap, or the file named by ZKTAP_BENCH_PCAP, whose
+// client port is ZKTAP_BENCH_ZK_PORT (default 2181).
+func benchCapture(b *testing.B) (data []byte, port uint16) {
+	b.Helper()
+	path := filepath.Join("..", "..", "testdata", "captures", "workload.pcap")
+	port = 2181
+	if p := os.Getenv("ZKTAP_BENCH_PCAP"); p != "" {
+		path = p
+	}
+	if p := os.Getenv("ZKTAP_BENCH_ZK_PORT"); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil {
+			b.Fatalf("ZKTAP_BENCH_ZK_PORT: %v", err)
+		}
+		port = uint16(n)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return data, port
 }
