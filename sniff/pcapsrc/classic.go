@@ -25,6 +25,12 @@ const fileHeaderLen = 24
 // files whose writers did not truncate to their own snap length (dpkt).
 const eagerMax = 262144
 
+// maxRecordLen bounds a record's captured length whatever snap length the
+// file declares: no link builds packets near it (Linux's BIG TCP
+// aggregates at most 512 KiB), and without it a gzipped file declaring a
+// snap length of 4 GiB could inflate one record into gigabytes of memory.
+const maxRecordLen = 16 << 20
+
 // maxEmptyReads is how many reads in a row may return nothing and no error
 // before reading fails with io.ErrNoProgress, as bufio's limit.
 const maxEmptyReads = 100
@@ -85,7 +91,7 @@ func newPcapReader(r io.Reader, size int64) (*pcapReader, error) {
 	}
 	// The time zone and sigfigs fields (8:16) are unused, as by libpcap.
 	p.snaplen = p.u32(h[16:])
-	p.maxLen = max(p.snaplen, eagerMax)
+	p.maxLen = min(max(p.snaplen, eagerMax), maxRecordLen)
 	p.link = p.u32(h[20:])
 	p.off = fileHeaderLen
 	return p, nil
@@ -117,7 +123,10 @@ func (p *pcapReader) next() ([]byte, time.Time, error) {
 	}
 	h := p.buf[p.off : p.off+recordHeaderLen : p.off+recordHeaderLen]
 	caplen, origlen := p.u32(h[8:]), p.u32(h[12:])
-	if caplen > p.maxLen {
+	// tooLong: a record the file's snap length allows but zktap will not
+	// hold (maxRecordLen).
+	tooLong := caplen > p.maxLen && p.maxLen == maxRecordLen && caplen <= p.snaplen
+	if caplen > p.maxLen && !tooLong {
 		// The header is consumed and the next read takes what follows it
 		// as the next header, as pcapgo does.
 		p.off += recordHeaderLen
@@ -126,6 +135,14 @@ func (p *pcapReader) next() ([]byte, time.Time, error) {
 	if caplen > origlen {
 		p.off += recordHeaderLen
 		return nil, time.Time{}, fmt.Errorf("capture length exceeds original packet length: %d > %d", caplen, origlen)
+	}
+	if tooLong {
+		// Its bytes are skipped, not held, which keeps the stream in
+		// step; where the file ends first, reading ends, as pcapgo's
+		// would after reading them all.
+		p.off += recordHeaderLen
+		p.discard(int(caplen))
+		return nil, time.Time{}, fmt.Errorf("capture length exceeds the largest record read: %d > %d", caplen, maxRecordLen)
 	}
 	// The fraction is scaled in 32 bits, wrapping as pcapgo's does, so
 	// that a damaged fraction gives the same time as before.
@@ -151,6 +168,35 @@ func (p *pcapReader) cut(err error) error {
 		return io.ErrUnexpectedEOF
 	}
 	return err
+}
+
+// discard drops the next n bytes of the file, reading them through the
+// buffer without growing it, or as many as there are.
+func (p *pcapReader) discard(n int) {
+	empty := 0
+	for n > 0 {
+		if p.off == p.end {
+			if p.err != nil {
+				return
+			}
+			m, err := p.r.Read(p.buf)
+			p.off, p.end = 0, m
+			switch {
+			case err != nil:
+				p.err = err
+			case m == 0:
+				if empty++; empty == maxEmptyReads {
+					p.err = io.ErrNoProgress
+				}
+			default:
+				empty = 0
+			}
+			continue
+		}
+		k := min(n, p.end-p.off)
+		p.off += k
+		n -= k
+	}
 }
 
 // fill reads until buf[off:end] holds at least n bytes, first moving those

@@ -273,10 +273,27 @@ func TestRecordLengths(t *testing.T) {
 			maxBuf: chunkSize,
 		},
 		{
-			name:   "caplen 2^31 under a hostile snap length",
-			file:   pcapFile(0xffffffff, pcapRecord(1<<31, 1<<31, frame)),
-			want:   []string{"pcapsrc: frame 1: unexpected EOF"},
+			name: "caplen 2^31 under a hostile snap length",
+			file: pcapFile(0xffffffff, pcapRecord(1<<31, 1<<31, frame)),
+			// The record's bytes are skipped: here the file ends first.
+			want:   []string{"pcapsrc: frame 1: capture length exceeds the largest record read: 2147483648 > 16777216"},
 			maxBuf: chunkSize,
+		},
+		{
+			// 64 MiB of zeros gzip to 64 KiB: without the record limit
+			// they would all be read into the buffer.
+			name: "gzipped 64 MiB record under a hostile snap length",
+			file: gzipped(t, pcapFile(0xffffffff, pcapRecord(64<<20, 64<<20, make([]byte, 64<<20)), pcapRecord(n, n, frame))),
+			// The record's bytes are skipped, not read as records, and
+			// the next record is read.
+			want:   []string{"pcapsrc: frame 1: capture length exceeds the largest record read: 67108864 > 16777216", lenOf(frame)},
+			maxBuf: chunkSize,
+		},
+		{
+			name:   "a record at the limit",
+			file:   pcapFile(0xffffffff, pcapRecord(maxRecordLen, maxRecordLen, make([]byte, maxRecordLen)), pcapRecord(n, n, frame)),
+			want:   []string{lenOf(make([]byte, maxRecordLen)), lenOf(frame)},
+			maxBuf: 2 * (maxRecordLen + recordHeaderLen),
 		},
 		{
 			name:   "caplen above origlen",
