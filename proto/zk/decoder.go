@@ -531,7 +531,11 @@ func (d *Decoder) reply(b []byte, ts time.Time, size int) {
 	p := d.q.at(0)
 	m.Op = OpName(p.op)
 	m.Path = p.path
-	m.Latency, m.Paired = ts.Sub(p.ts), true
+	// Capture times carry no monotonic reading and lie well inside
+	// UnixNano's range (pcap and ring seconds are 32-bit), so a plain
+	// difference is exact, without Sub's overflow checks (a few per cent
+	// of the packet path).
+	m.Latency, m.Paired = time.Duration(ts.UnixNano()-p.ts.UnixNano()), true
 	m.SinkTag = p.tag
 	if body := b[16:]; len(body) > 0 {
 		if !validRequestOp(p.op) {

@@ -105,6 +105,7 @@ type worker struct {
 	rstats   reasm.Stats
 	now      time.Time // latest capture time seen
 	swept    time.Time
+	sweepDue time.Time // swept + sweepEvery: one compare per segment, not a Sub
 	health   workerHealth
 	opened   uint64
 	closed   uint64
@@ -225,7 +226,7 @@ func (w *worker) segment(seg *sniff.Segment) {
 		w.closed++
 		w.close(c, seg.Time)
 	}
-	if w.now.Sub(w.swept) > sweepEvery {
+	if w.now.After(w.sweepDue) {
 		w.sweep(w.now)
 	}
 }
@@ -337,7 +338,7 @@ func (w *worker) drop(c *conn) {
 
 // sweep closes flows idle longer than the timeout, oldest first.
 func (w *worker) sweep(now time.Time) {
-	w.swept = now
+	w.swept, w.sweepDue = now, now.Add(sweepEvery)
 	for w.tail != nil && now.Sub(w.tail.lastSeen) > w.p.cfg.IdleTimeout {
 		w.idled++
 		w.close(w.tail, now)
