@@ -17,8 +17,8 @@
 // the snap length (or libpcap's 262144) or above the original length is an
 // error for that record, and reading may go on. One addition: a record longer
 // than 16 MiB is an error too, its bytes skipped rather than held, so that a
-// gzipped file cannot inflate one record into gigabytes. pcapng goes through
-// pcapgo's zero-copy calls, which copy each frame into a buffer that grows to
-// the largest frame (with no such limit: a gzipped pcapng file can still make
-// it large). Either way a frame is valid until the next ReadFrame.
+// gzipped file cannot inflate one record into gigabytes. pcapng (read
+// uncompressed only) goes through pcapgo's zero-copy calls, which copy each
+// frame into a buffer that grows to the largest frame, at most the size of
+// the input. Either way a frame is valid until the next ReadFrame.
 package pcapsrc
