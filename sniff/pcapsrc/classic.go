@@ -179,18 +179,7 @@ func (p *pcapReader) discard(n int) {
 			if p.err != nil {
 				return
 			}
-			m, err := p.r.Read(p.buf)
-			p.off, p.end = 0, m
-			switch {
-			case err != nil:
-				p.err = err
-			case m == 0:
-				if empty++; empty == maxEmptyReads {
-					p.err = io.ErrNoProgress
-				}
-			default:
-				empty = 0
-			}
+			p.off, p.end = 0, p.read(p.buf, &empty)
 			continue
 		}
 		k := min(n, p.end-p.off)
@@ -225,18 +214,25 @@ func (p *pcapReader) fill(n int) error {
 			copy(b, p.buf[:p.end])
 			p.buf = b
 		}
-		m, err := p.r.Read(p.buf[p.end:])
-		p.end += m
-		switch {
-		case err != nil:
-			p.err = err
-		case m == 0:
-			if empty++; empty == maxEmptyReads {
-				p.err = io.ErrNoProgress
-			}
-		default:
-			empty = 0
-		}
+		p.end += p.read(p.buf[p.end:], &empty)
 	}
 	return nil
+}
+
+// read reads once from r into b. It keeps what ends reading in p.err, and
+// counts reads in a row that return nothing in *empty: maxEmptyReads of
+// them end reading with io.ErrNoProgress.
+func (p *pcapReader) read(b []byte, empty *int) int {
+	m, err := p.r.Read(b)
+	switch {
+	case err != nil:
+		p.err = err
+	case m == 0:
+		if *empty++; *empty == maxEmptyReads {
+			p.err = io.ErrNoProgress
+		}
+	default:
+		*empty = 0
+	}
+	return m
 }
