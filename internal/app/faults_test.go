@@ -233,14 +233,9 @@ func proxyFromNS(t *testing.T, ns string, port int, target string) {
 			errc <- fmt.Errorf("setns: system call number on %s unknown to this test", runtime.GOARCH)
 			return
 		}
-		setns := func(path string) error {
-			f, err := os.Open(path)
-			if err != nil {
-				return err
-			}
-			defer f.Close()
+		setns := func(f *os.File) error {
 			if _, _, e := syscall.RawSyscall(nr, f.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
-				return fmt.Errorf("setns %s: %w", path, e)
+				return fmt.Errorf("setns %s: %w", f.Name(), e)
 			}
 			return nil
 		}
@@ -251,19 +246,24 @@ func proxyFromNS(t *testing.T, ns string, port int, target string) {
 			return
 		}
 		defer home.Close()
-		if err := setns("/var/run/netns/" + ns); err != nil {
+		target, err := os.Open("/var/run/netns/" + ns)
+		if err == nil {
+			defer target.Close()
+			err = setns(target)
+		}
+		if err != nil {
 			runtime.UnlockOSThread()
 			errc <- err
 			return
 		}
 		ln, lerr := net.Listen("tcp4", ":"+strconv.Itoa(port))
-		if _, _, e := syscall.RawSyscall(nr, home.Fd(), syscall.CLONE_NEWNET, 0); e != 0 {
+		if err := setns(home); err != nil {
 			// Stuck in the namespace: the thread must die (still locked),
 			// whatever that costs; say so.
 			if lerr == nil {
 				ln.Close()
 			}
-			errc <- fmt.Errorf("setns back to this process's namespace: %w", e)
+			errc <- fmt.Errorf("back to this process's namespace: %w", err)
 			return
 		}
 		runtime.UnlockOSThread()
