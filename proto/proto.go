@@ -188,7 +188,9 @@ func (m *Message) Reset() {
 }
 
 // Sink receives decoded messages. m is valid only during the call; a sink
-// that keeps anything must copy it.
+// that keeps anything must copy it. A sink must not modify m, except for
+// SinkTag on a request: decoders reuse one Message and clear only what
+// they write.
 type Sink interface {
 	Emit(m *Message)
 }
