@@ -22,6 +22,7 @@ type options struct {
 	zktap       string
 	tmp         string
 	duration    time.Duration
+	warmup      time.Duration
 	rounds      int
 	record      time.Duration
 	sessions    int
@@ -44,6 +45,7 @@ func run(args []string) int {
 	fs.StringVar(&o.zktap, "zktap", "zktap", "zktap binary to measure")
 	fs.StringVar(&o.tmp, "tmp", "", "scratch directory (default a new one under $TMPDIR, removed on exit)")
 	fs.DurationVar(&o.duration, "duration", 10*time.Second, "load time of each phase")
+	fs.DurationVar(&o.warmup, "warmup", 10*time.Second, "load time of each mix before the first phase, so that the JVM has compiled ZooKeeper's request path")
 	fs.IntVar(&o.rounds, "rounds", 2, "rounds of every mix and capture phase, interleaved")
 	fs.DurationVar(&o.record, "record", 10*time.Second, "load time recorded for the offline decode (half read, half write mix)")
 	fs.IntVar(&o.sessions, "sessions", 8, "load sessions")

@@ -178,7 +178,7 @@ func machine(o options) Machine {
 // step fails; the error joins every failure.
 func bench(ctx context.Context, o options) (*Results, error) {
 	r := &Results{Machine: machine(o), Started: time.Now().UTC(), Settings: map[string]any{
-		"duration": o.duration.String(), "rounds": o.rounds, "record": o.record.String(), "sessions": o.sessions,
+		"duration": o.duration.String(), "warmup": o.warmup.String(), "rounds": o.rounds, "record": o.record.String(), "sessions": o.sessions,
 		"outstanding": o.outstanding, "conns": o.conns, "paths": o.paths, "max_paths": o.maxPaths,
 		"zktap_args": o.zktapArgs,
 	}}
@@ -210,11 +210,13 @@ func bench(ctx context.Context, o options) (*Results, error) {
 		fail("setup", err)
 		return r, errors.Join(errs...)
 	}
-	// A short warm-up so that the JVM's JIT has compiled the request path
-	// before the baseline is measured.
-	progress("warming up ZooKeeper")
+	// A warm-up so that the JVM's JIT has compiled the request path
+	// before the baseline is measured. With 3 s per mix, ZooKeeper's
+	// throughput still rose by up to a fifth across the first round's
+	// phases (2026-11-25 runs), which fell on whichever capture came first.
+	progress(fmt.Sprintf("warming up ZooKeeper (%s per mix)", o.warmup))
 	for _, mix := range o.mixes {
-		if _, err := runLoad(ctx, zk.addr, mix, "warm", o.sessions, o.outstanding, 3*time.Second); err != nil {
+		if _, err := runLoad(ctx, zk.addr, mix, "warm", o.sessions, o.outstanding, o.warmup); err != nil {
 			fail("warm-up", err)
 		}
 	}
