@@ -35,9 +35,27 @@ type Encoder struct {
 
 	head headText // the head of the last line
 
-	errCode int32    // the code errText shows, when errN > 0
-	errN    int      //
-	errText [64]byte // `,"err":-101,"err_name":"NONODE"`
+	// reply is the text of a client reply's zxid and error,
+	// `,"zxid":246,"err":-101,"err_name":"NONODE"`: a run of replies
+	// shares both (reads do not move the zxid, and a scan of missing paths
+	// is all NONODE), so a line takes them with one copy of fixed size.
+	reply     replyKey
+	replyN    int      // bytes of replyText; 0 means empty
+	replyText [96]byte // 28 bytes of zxid, then 64 of error (TestReplyTextFits)
+
+	// lat is the last latency and latText its text,
+	// `,"latency":0.000005`: the replies of one segment were often asked
+	// for in one segment too (pipelined), so they share it.
+	lat     time.Duration
+	latN    int      // bytes of latText; 0 means empty
+	latText [32]byte // `,"latency":` and at most 21 bytes (TestLatTextFits)
+}
+
+// replyKey is what a client reply's zxid and error text show.
+type replyKey struct {
+	zxid    int64
+	err     int32
+	hasZxid bool
 }
 
 // headText is the head of a line (see appendHead) and what it was made
@@ -52,8 +70,9 @@ type headText struct {
 	kind       proto.Kind
 	hasSession bool
 	session    int64
-	keyed      bool // the fields above are those of the last line
-	n          int  // bytes of text; 0 means not kept (yet), or too long to keep
+	keyed      bool      // the fields above are those of the last line
+	conn       *connText // the connection cache entry of src and dst, or nil
+	n          int       // bytes of text; 0 means not kept (yet), or too long to keep
 	text       [192]byte
 }
 
@@ -88,6 +107,31 @@ type connText struct {
 	session  int64 // the session sessText shows, when sessN > 0
 	sessN    int
 	sessText [32]byte
+	xid      int32 // the xid xidText shows, when xidN > 0
+	xidN     int
+	xidText  [24]byte // `,"xid":` and at most 11 bytes of int32
+}
+
+// setXid makes c.xidText show xid. A client numbers its requests one by
+// one, and the server replies in order, so the xid of a connection's next
+// line is usually one more than its last: its digits are incremented in
+// place instead of written anew, which took a tenth of a dump.
+func (c *connText) setXid(xid int32) {
+	if c.xidN > 0 && xid > 0 && xid-1 == c.xid {
+		c.xid = xid
+		i := c.xidN - 1
+		for c.xidText[i] == '9' {
+			c.xidText[i] = '0'
+			i--
+		}
+		if c.xidText[i] != ':' {
+			c.xidText[i]++
+			return
+		}
+		// All nines: one digit more, written anew below.
+	}
+	c.xid = xid
+	c.xidN = len(appendJSONInt(c.xidText[:0], `,"xid":`, int64(xid)))
 }
 
 // timeHeadLen is the length of a line's first bytes, `{"time":"` and an
@@ -125,14 +169,17 @@ func opSlot(p proto.Proto, k proto.Kind, op string) int {
 // has room.
 func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 	h := &e.head
+	var c *connText
 	same := h.keyed && m.Time == h.time && m.Src == h.src && m.Dst == h.dst && m.Op == h.op &&
 		m.Proto == h.proto && m.Kind == h.kind && m.HasSession == h.hasSession &&
 		(!m.HasSession || m.Session == h.session)
 	if same && h.n > 0 {
 		dst = append(dst, h.text[:h.n]...)
+		c = h.conn
 	} else {
 		start := len(dst)
-		dst = e.appendHead(dst, m)
+		dst, c = e.appendHead(dst, m)
+		h.conn = c
 		switch {
 		case e.oneShot:
 		case same:
@@ -151,27 +198,41 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 		}
 	}
 	if m.HasXid {
-		dst = appendJSONInt(dst, `,"xid":`, int64(m.Xid))
-	}
-	if m.HasZxid {
-		dst = appendJSONInt(dst, `,"zxid":`, m.Zxid)
-	}
-	if m.Proto == proto.ZK && m.Kind == proto.Reply {
-		if e.oneShot {
-			dst = appendErrJSON(dst, m.Err)
-		} else {
-			if e.errN == 0 || m.Err != e.errCode {
-				// A run of replies shares its code (OK, or NONODE for a
-				// scan of missing paths): keep the last one's text. It
-				// fits: 32 bytes and a name of at most 32
-				// (TestErrNamesFit).
-				e.errCode = m.Err
-				e.errN = len(appendErrJSON(e.errText[:0], m.Err))
+		if c != nil {
+			if c.xidN == 0 || m.Xid != c.xid {
+				c.setXid(m.Xid)
 			}
 			l := len(dst)
-			dst = grow(dst, len(e.errText))[:l+len(e.errText)]
-			*(*[len(e.errText)]byte)(dst[l:]) = e.errText
-			dst = dst[:l+e.errN]
+			dst = grow(dst, len(c.xidText))[:l+len(c.xidText)]
+			*(*[len(c.xidText)]byte)(dst[l:]) = c.xidText
+			dst = dst[:l+c.xidN]
+		} else {
+			dst = appendJSONInt(dst, `,"xid":`, int64(m.Xid))
+		}
+	}
+	if m.Proto == proto.ZK && m.Kind == proto.Reply && !e.oneShot {
+		k := replyKey{err: m.Err, hasZxid: m.HasZxid}
+		if m.HasZxid {
+			k.zxid = m.Zxid
+		}
+		if e.replyN == 0 || k != e.reply {
+			e.reply = k
+			t := e.replyText[:0]
+			if m.HasZxid {
+				t = appendJSONInt(t, `,"zxid":`, m.Zxid)
+			}
+			e.replyN = len(appendErrJSON(t, m.Err))
+		}
+		l := len(dst)
+		dst = grow(dst, len(e.replyText))[:l+len(e.replyText)]
+		*(*[len(e.replyText)]byte)(dst[l:]) = e.replyText
+		dst = dst[:l+e.replyN]
+	} else {
+		if m.HasZxid {
+			dst = appendJSONInt(dst, `,"zxid":`, m.Zxid)
+		}
+		if m.Proto == proto.ZK && m.Kind == proto.Reply {
+			dst = appendErrJSON(dst, m.Err)
 		}
 	}
 	if m.Path != nil {
@@ -179,8 +240,19 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 		dst = appendJSONBytes(dst, m.Path)
 	}
 	if m.Paired {
-		dst = append(dst, `,"latency":`...)
-		dst = appendSeconds(dst, m.Latency)
+		if e.oneShot {
+			dst = append(dst, `,"latency":`...)
+			dst = appendSeconds(dst, m.Latency)
+		} else {
+			if e.latN == 0 || m.Latency != e.lat {
+				e.lat = m.Latency
+				e.latN = len(appendSeconds(append(e.latText[:0], `,"latency":`...), m.Latency))
+			}
+			l := len(dst)
+			dst = grow(dst, len(e.latText))[:l+len(e.latText)]
+			*(*[len(e.latText)]byte)(dst[l:]) = e.latText
+			dst = dst[:l+e.latN]
+		}
 	}
 	dst = appendJSONInt(dst, `,"size":`, int64(m.Size))
 	switch m.Proto {
@@ -200,8 +272,9 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 }
 
 // appendHead appends the part of a line that a run of messages often
-// shares: time, proto, kind, op, src, dst and session.
-func (e *Encoder) appendHead(dst []byte, m *proto.Message) []byte {
+// shares: time, proto, kind, op, src, dst and session. It returns the
+// cache entry of src and dst, or nil when they are not cached.
+func (e *Encoder) appendHead(dst []byte, m *proto.Message) ([]byte, *connText) {
 	dst = e.appendTimeHead(dst, m.Time)
 	if o := e.op(m.Proto, m.Kind, m.Op); o != nil {
 		l := len(dst)
@@ -219,7 +292,7 @@ func (e *Encoder) appendHead(dst []byte, m *proto.Message) []byte {
 			dst = appendHex(dst, uint64(m.Session))
 			dst = append(dst, '"')
 		}
-		return dst
+		return dst, nil
 	}
 	// Both texts as whole arrays, then cut back to their length.
 	l := len(dst)
@@ -238,7 +311,7 @@ func (e *Encoder) appendHead(dst []byte, m *proto.Message) []byte {
 		*(*[len(c.sessText)]byte)(dst[l:]) = c.sessText
 		dst = dst[:l+c.sessN]
 	}
-	return dst
+	return dst, c
 }
 
 // appendErrJSON appends a client reply's error code and its name.
@@ -342,7 +415,7 @@ func (e *Encoder) conn(src, dst netip.AddrPort) *connText {
 	if c.n == 0 || c.src != src || c.dst != dst {
 		c.src, c.dst = src, dst
 		c.n = len(appendEndsJSON(c.text[:0], src, dst))
-		c.sessN = 0
+		c.sessN, c.xidN = 0, 0
 	}
 	return c
 }

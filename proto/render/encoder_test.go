@@ -120,6 +120,68 @@ func TestEncoderMatchesAppendJSON(t *testing.T) {
 	}
 }
 
+// TestEncoderRuns renders runs of replies in which one field changes
+// from line to line as the Encoder's per-line caches expect it to (the xid
+// by one, zxid, error and latency not at all) or does not, on two
+// connections and an IPv6 one (not cached) taking turns, and compares
+// every line with AppendJSON's. The xids cross every carry of their digits,
+// int32's ends and the negative xids of pings and watch events.
+func TestEncoderRuns(t *testing.T) {
+	var xids []int32
+	for _, start := range []int32{-3, 7, 17, 97, 197, 997, 1097, 9997, 99997, 999997, 9999997, 99999997, 999999997, math.MaxInt32 - 2} {
+		for x := start; x < start+5 && x >= start; x++ { // stop at wrap-around
+			xids = append(xids, x)
+		}
+	}
+	xids = append(xids, math.MinInt32, math.MinInt32+1, 5, 5, 4, 6, -1, 0, 1, -2, -1)
+	base := messages()[2].m // the NONODE reply
+	pairs := [][2]netip.AddrPort{{server, client}, {server, netip.AddrPortFrom(client.Addr(), 1)}, {server6, client6}}
+	tests := []struct {
+		name string
+		vary func(m *proto.Message, i int)
+	}{
+		{"xid", func(m *proto.Message, i int) { m.Xid = xids[i%len(xids)] }},
+		{"xid and head", func(m *proto.Message, i int) {
+			m.Xid = xids[i%len(xids)]
+			m.Time = t0.Add(time.Duration(i / 3))
+		}},
+		{"zxid", func(m *proto.Message, i int) {
+			m.Zxid, m.HasZxid = []int64{5, 5, 6, math.MinInt64, math.MaxInt64, 0, 0}[i%7], i%5 != 0
+		}},
+		{"err", func(m *proto.Message, i int) {
+			m.Err = []int32{0, 0, -101, -101, 1, math.MinInt32, -110}[i%7]
+		}},
+		{"latency", func(m *proto.Message, i int) {
+			m.Latency = []time.Duration{5000, 5000, 0, 1, -1, math.MinInt64, math.MaxInt64, 1e9}[i%8]
+			m.Paired = i%9 != 0
+		}},
+		{"kind", func(m *proto.Message, i int) {
+			m.Kind = proto.Kind(i%3 + 1)
+			m.Xid = int32(i / 3)
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var e Encoder
+			var got, want []byte
+			for i := range 4 * len(xids) {
+				// Each pair takes three lines in turn (the third takes
+				// the head the second kept), and sees the whole run: its
+				// j-th line has the run's j-th value.
+				m := base
+				p := i / 3 % len(pairs)
+				m.Src, m.Dst = pairs[p][0], pairs[p][1]
+				tt.vary(&m, i/(3*len(pairs))*3+i%3)
+				got = e.AppendJSON(got[:0], &m)
+				want = AppendJSON(want[:0], &m, Options{})
+				if diff := cmp.Diff(string(want), string(got)); diff != "" {
+					t.Fatalf("line %d (-want +got):\n%s", i, diff)
+				}
+			}
+		})
+	}
+}
+
 // TestOpCacheKeys plants the op cache entry of one (proto, kind, op) in
 // the slot of another, for every two protos and kinds with a name and two
 // ops, and checks that the Encoder renders the other's line as AppendJSON
@@ -164,16 +226,33 @@ func TestOpCacheKeys(t *testing.T) {
 	}
 }
 
-// TestErrNamesFit: the text of every error code, the longest number
-// included, fits the Encoder's errText, which it is written into in place.
-func TestErrNamesFit(t *testing.T) {
+// TestReplyTextFits: the text of the longest zxid and of every error code,
+// the longest number included, fits the Encoder's replyText, which it is
+// written into in place.
+func TestReplyTextFits(t *testing.T) {
 	var e Encoder
+	zxid := appendJSONInt(nil, `,"zxid":`, math.MinInt64)
 	for code := int32(-1000); code <= 1000; code++ {
 		for _, c := range []int32{code, math.MinInt32 + code + 1000} {
-			if n := len(appendErrJSON(nil, c)); n > len(e.errText) {
-				t.Errorf("code %d: %d bytes of text, errText has %d", c, n, len(e.errText))
+			if n := len(appendErrJSON(zxid, c)); n > len(e.replyText) {
+				t.Errorf("code %d: %d bytes of text, replyText has %d", c, n, len(e.replyText))
 			}
 		}
+	}
+}
+
+// TestLatTextFits: the longest latencies' text fits the Encoder's latText,
+// and the longest xid's its xidText.
+func TestLatTextFits(t *testing.T) {
+	var e Encoder
+	var c connText
+	for _, d := range []time.Duration{math.MinInt64, math.MinInt64 + 1, math.MaxInt64} {
+		if n := len(appendSeconds([]byte(`,"latency":`), d)); n > len(e.latText) {
+			t.Errorf("latency %d: %d bytes of text, latText has %d", d, n, len(e.latText))
+		}
+	}
+	if n := len(appendJSONInt(nil, `,"xid":`, math.MinInt32)); n > len(c.xidText) {
+		t.Errorf("xid: %d bytes of text, xidText has %d", n, len(c.xidText))
 	}
 }
 
