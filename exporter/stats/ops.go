@@ -28,11 +28,13 @@ type opTable struct {
 // opSlot is one cache entry. It holds the string itself, not just its
 // address: while the entry exists the string's bytes cannot be freed, so no
 // other string can be allocated at the same address and be mistaken for it.
+// An entry is never empty: newOpTable fills them all with Overflow, whose id
+// and kind they then tell truly, so a hit needs no "is set" test (and an
+// empty op, whose address may be nil, cannot hit an unset slot).
 type opSlot struct {
 	s    string
 	id   uint32
 	kind opKind
-	set  bool
 }
 
 // opKind sorts the ops that Shard.observeZK treats specially, so that it
@@ -73,7 +75,11 @@ const (
 )
 
 func newOpTable() *opTable {
-	return &opTable{ids: map[string]uint32{Overflow: opOther}, names: []string{Overflow}}
+	t := &opTable{ids: map[string]uint32{Overflow: opOther}, names: []string{Overflow}}
+	for i := range t.cache {
+		t.cache[i] = opSlot{s: Overflow, id: opOther, kind: kindOf(Overflow)}
+	}
+	return t
 }
 
 // id returns the id of op, assigning one if the table has room.
@@ -84,18 +90,28 @@ func (t *opTable) id(op string) uint32 {
 
 // idKind returns the id of op, as id does, and its kind.
 func (t *opTable) idKind(op string) (uint32, opKind) {
+	e, ok := t.slot(op)
+	if !ok {
+		t.fill(e, op)
+	}
+	return e.id, e.kind
+}
+
+// slot returns op's cache entry, ok true if it holds op; if not, fill
+// makes it. Split so that the hit, all but every message, inlines into
+// Shard.observeZK (idKind with its miss inside costs a call).
+func (t *opTable) slot(op string) (e *opSlot, ok bool) {
 	p := unsafe.StringData(op)
 	// Fibonacci hashing of the address: static strings sit a few bytes
 	// apart, and the multiply spreads those low-bit differences over the
 	// top bits kept.
-	i := (uint64(uintptr(unsafe.Pointer(p))) * 0x9e3779b97f4a7c15) >> (64 - opCacheBits)
-	e := &t.cache[i]
-	if e.set && unsafe.StringData(e.s) == p && len(e.s) == len(op) {
-		return e.id, e.kind
-	}
-	id, kind := t.lookup(op), kindOf(op)
-	*e = opSlot{s: op, id: id, kind: kind, set: true}
-	return id, kind
+	e = &t.cache[(uint64(uintptr(unsafe.Pointer(p)))*0x9e3779b97f4a7c15)>>(64-opCacheBits)]
+	return e, unsafe.StringData(e.s) == p && len(e.s) == len(op)
+}
+
+// fill looks op up and caches it in e.
+func (t *opTable) fill(e *opSlot, op string) {
+	*e = opSlot{s: op, id: t.lookup(op), kind: kindOf(op)}
 }
 
 // lookup is id without the cache.

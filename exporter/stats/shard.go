@@ -49,10 +49,15 @@ const (
 )
 
 func (h *hist) observe(cfg *Config, v float64) {
+	h.observeAt(cfg, sort.SearchFloat64s(cfg.Buckets, v), v)
+}
+
+// observeAt is observe of v, whose bucket in cfg.Buckets is i (bucketOf).
+func (h *hist) observeAt(cfg *Config, i int, v float64) {
 	if h.counts == nil {
 		h.counts = make([]uint64, len(cfg.Buckets)+1)
 	}
-	h.counts[sort.SearchFloat64s(cfg.Buckets, v)]++
+	h.counts[i]++
 	h.count++
 	h.sum += v
 	if cfg.Exponential {
@@ -142,14 +147,23 @@ func (c *cand) request(op, path uint32, size uint64) *traffic {
 // *serial and *t are the candidate and counter last used for this
 // (op, path). A hit costs no map lookup.
 func (c *cand) requestVia(serial *uint64, t **traffic, op, path uint32, size uint64) {
-	if *serial == c.serial && *t != nil {
-		c.req.n++
-		c.req.bytes += size
-		(*t).n++
-		(*t).bytes += size
-		return
+	if !c.requestHit(*serial, *t, size) {
+		*serial, *t = c.serial, c.request(op, path, size)
 	}
-	*serial, *t = c.serial, c.request(op, path, size)
+}
+
+// requestHit is requestVia's hit: it counts the request if the cache
+// (serial, t) is c's, and reports whether it was. Apart from the miss, it
+// inlines.
+func (c *cand) requestHit(serial uint64, t *traffic, size uint64) bool {
+	if serial != c.serial || t == nil {
+		return false
+	}
+	c.req.n++
+	c.req.bytes += size
+	t.n++
+	t.bytes += size
+	return true
 }
 
 // opPath holds a shard's counters of one (op id, path id) pair: what the
@@ -173,14 +187,22 @@ type opPath struct {
 // op ids are below maxOps+1 and path ids below MaxPaths+2, so the table
 // is bounded by their product.
 func (s *Shard) cell(op, path uint32) *opPath {
-	if int(path) < len(s.cells) {
-		if row := s.cells[path]; int(op) < len(row) {
-			if c := row[op]; c != nil {
-				return c
-			}
-		}
+	if c := s.cellAt(op, path); c != nil {
+		return c
 	}
 	return s.newCell(op, path)
+}
+
+// cellAt returns the counters of (op, path), nil if there are none yet.
+// It is cell without the creation, small enough to inline where cell
+// is not.
+func (s *Shard) cellAt(op, path uint32) *opPath {
+	if int(path) < len(s.cells) {
+		if row := s.cells[path]; int(op) < len(row) {
+			return row[op]
+		}
+	}
+	return nil
 }
 
 // newCell is cell's slow path: the one allocation for a new pair.
@@ -204,20 +226,27 @@ func (s *Shard) newCell(op, path uint32) *opPath {
 // as the request and reply maps did at their bound.
 func (s *Shard) count(c *opPath, t *traffic, path uint32, keys *int, limit int, size uint64) {
 	if t.n == 0 {
-		if *keys >= limit {
-			o := s.cell(opOther, path)
-			if t == &c.req {
-				t = &o.req
-			} else {
-				t = &o.rep
-			}
-		}
-		if t.n == 0 {
-			*keys++
-		}
+		t = s.firstCount(c, t, path, keys, limit)
 	}
 	t.n++
 	t.bytes += size
+}
+
+// firstCount is count's slow path, for a pair's first frame: it returns
+// the counter to add it to. Kept apart so that count inlines.
+func (s *Shard) firstCount(c *opPath, t *traffic, path uint32, keys *int, limit int) *traffic {
+	if *keys >= limit {
+		o := s.cell(opOther, path)
+		if t == &c.req {
+			t = &o.req
+		} else {
+			t = &o.rep
+		}
+	}
+	if t.n == 0 {
+		*keys++
+	}
+	return t
 }
 
 // Shard is the part of Stats one pipeline worker writes. Its methods are
@@ -372,6 +401,11 @@ func (s *Shard) ObserveHeld(m *proto.Message) {
 	if !s.held {
 		s.mu.Lock()
 		s.held = true
+	}
+	if m.Proto == proto.ZK {
+		// All but a few messages: one call less, and no election check.
+		s.observeZK(m)
+		return
 	}
 	s.observeLocked(m)
 	s.observeElection(m)
@@ -589,12 +623,19 @@ func (s *Shard) observeZK(m *proto.Message) {
 			s.forget()
 			return
 		}
-		op, kind := s.ops.idKind(m.Op)
+		e, ok := s.ops.slot(m.Op)
+		if !ok {
+			s.ops.fill(e, m.Op)
+		}
+		op, kind := e.id, e.kind
 		p := s.pathID(m.Path)
 		// proto/zk hands the tag back on this request's reply, which then
 		// skips both lookups.
 		m.SinkTag = s.tag(op, kind, p)
-		c := s.cell(op, p)
+		c := s.cellAt(op, p) // cell, inlined
+		if c == nil {
+			c = s.newCell(op, p)
+		}
 		s.count(c, &c.req, p, &s.reqKeys, s.pairLimit, uint64(max(m.Size, 0)))
 
 		switch kind {
@@ -647,10 +688,17 @@ func (s *Shard) observeZK(m *proto.Message) {
 		}
 		op, kind, p, ok := s.untag(m.SinkTag)
 		if !ok {
-			op, kind = s.ops.idKind(m.Op)
+			e, hit := s.ops.slot(m.Op)
+			if !hit {
+				s.ops.fill(e, m.Op)
+			}
+			op, kind = e.id, e.kind
 			p = s.pathID(m.Path)
 		}
-		c := s.cell(op, p)
+		c := s.cellAt(op, p) // cell, inlined
+		if c == nil {
+			c = s.newCell(op, p)
+		}
 		s.count(c, &c.rep, p, &s.repKeys, s.pairLimit, uint64(max(m.Size, 0)))
 		if m.Err != 0 {
 			ek := key(op, uint32(m.Err))
@@ -670,16 +718,18 @@ func (s *Shard) observeZK(m *proto.Message) {
 		}
 		if m.Paired {
 			sec := m.Latency.Seconds()
+			cfg := &s.st.cfg
+			b := bucketOf(cfg.Buckets, s.st.durBounds, m.Latency)
 			if int(op) >= len(s.lat) {
 				// Once per op name: op ids are dense and bounded by maxOps.
 				s.lat = append(s.lat, make([]hist, int(op)+1-len(s.lat))...)
 			}
-			s.lat[op].observe(&s.st.cfg, sec)
-			if s.st.cfg.PathLatency {
+			s.lat[op].observeAt(cfg, b, sec)
+			if cfg.PathLatency {
 				if c.lat == nil {
 					c.lat = &hist{}
 				}
-				c.lat.observe(&s.st.cfg, sec)
+				c.lat.observeAt(cfg, b, sec)
 			}
 			s.topReply(client, sec)
 		}
@@ -779,15 +829,15 @@ func (s *Shard) topRequest(c netip.AddrPort, cell *opPath, op, path uint32, size
 		*e = lastConn{gen: s.gen, conn: c,
 			client: s.clientCand(c.Addr().Unmap()), auth: s.authCand(s.identity(c))}
 	}
-	if k := e.client; k != nil {
-		k.requestVia(&cell.cli, &cell.cliT, op, path, size)
-	} else {
+	if k := e.client; k == nil {
 		s.clientsUntr++
+	} else if !k.requestHit(cell.cli, cell.cliT, size) {
+		k.requestVia(&cell.cli, &cell.cliT, op, path, size)
 	}
-	if k := e.auth; k != nil {
-		k.requestVia(&cell.auth, &cell.authT, op, path, size)
-	} else {
+	if k := e.auth; k == nil {
 		s.authsUntr++
+	} else if !k.requestHit(cell.auth, cell.authT, size) {
+		k.requestVia(&cell.auth, &cell.authT, op, path, size)
 	}
 }
 

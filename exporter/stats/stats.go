@@ -72,10 +72,11 @@ const maxErrKeys = 1024
 
 // Stats is the aggregation state. It is safe for concurrent use.
 type Stats struct {
-	cfg    Config
-	now    func() time.Time
-	start  time.Time
-	shards []*Shard
+	cfg       Config
+	durBounds []int64 // of cfg.Buckets, see bucketOf
+	now       func() time.Time
+	start     time.Time
+	shards    []*Shard
 
 	paths pathTable
 
@@ -98,7 +99,7 @@ func New(cfg Config, now func() time.Time) *Stats {
 	if now == nil {
 		now = time.Now
 	}
-	s := &Stats{cfg: cfg, now: now, start: now()}
+	s := &Stats{cfg: cfg, durBounds: newDurBounds(cfg.Buckets), now: now, start: now()}
 	s.paths.init(cfg.MaxPaths)
 	s.sessions = make(map[int64]struct{})
 	s.shards = make([]*Shard, cfg.Shards)
