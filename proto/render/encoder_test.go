@@ -336,6 +336,35 @@ func TestPlainJSON(t *testing.T) {
 	}
 }
 
+// TestAppendJSONBytes compares appendJSONBytes, whose paths of eight
+// bytes or more are checked and copied a word at a time, with
+// appendJSONString, which checks a byte at a time, for every byte value at
+// every position of strings of 0 to 24 bytes, behind a prefix that must
+// survive, and into a buffer with and without room.
+func TestAppendJSONBytes(t *testing.T) {
+	prefix := []byte(`{"path":`)
+	for n := range 25 {
+		s := bytes.Repeat([]byte("a/"), n)[:n]
+		for i := range max(n, 1) {
+			for c := range 256 {
+				if n > 0 {
+					s[i] = byte(c)
+				}
+				want := appendJSONString(bytes.Clone(prefix), string(s))
+				for _, room := range []int{0, 64} {
+					dst := append(make([]byte, 0, len(prefix)+room), prefix...)
+					if got := appendJSONBytes(dst, s); !bytes.Equal(got, want) {
+						t.Fatalf("appendJSONBytes(%q) (-want +got):\n%s", s, cmp.Diff(string(want), string(got)))
+					}
+				}
+			}
+			if n > 0 {
+				s[i] = 'a'
+			}
+		}
+	}
+}
+
 // TestAppendSecondsRandom compares appendSeconds with a plain decimal
 // rendering (seconds, point, nine digits, zeros trimmed) of random
 // durations of every magnitude.

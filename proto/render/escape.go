@@ -21,8 +21,20 @@ var jsonPlain = func() (t [256]bool) {
 // U+2029 are escaped because some JavaScript parsers treat them as line
 // ends, which would split an NDJSON line.
 func appendJSONBytes(dst, s []byte) []byte {
-	// Nearly every path needs no escaping: one scan, one copy.
-	if plainJSON(s) {
+	// Nearly every path needs no escaping. One of eight bytes or more is
+	// checked and copied eight bytes at a time in one pass, the last
+	// eight overlapping the ones before; a shorter one is scanned and
+	// copied. (A scan, then memmove, took a twentieth of a dump.)
+	if len(s) >= 8 {
+		l := len(dst)
+		dst = grow(dst, len(s)+2)[:l+len(s)+2]
+		if copyPlain(dst[l+1:l+1+len(s)], s) {
+			dst[l] = '"'
+			dst[l+1+len(s)] = '"'
+			return dst
+		}
+		dst = dst[:l]
+	} else if plainJSON(s) {
 		dst = append(dst, '"')
 		dst = append(dst, s...)
 		return append(dst, '"')
@@ -67,16 +79,8 @@ func appendJSONBytes(dst, s []byte) []byte {
 // plainJSON reports whether every byte of s is jsonPlain, eight bytes at
 // a time.
 func plainJSON(s []byte) bool {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	for len(s) >= 8 {
-		w := binary.LittleEndian.Uint64(s)
-		// A byte is below 0x20 when subtracting 0x20 borrows into its
-		// high bit that was clear; a byte equals c when w^c has a zero
-		// byte (the classic haszero test). Bytes from 0x80 are caught by
-		// the high bits themselves.
-		q, bs := w^('"'*ones), w^('\\'*ones)
-		bad := (w-0x20*ones)&^w | (q-ones)&^q | (bs-ones)&^bs | w
-		if bad&highs != 0 {
+		if !plainWord(binary.LittleEndian.Uint64(s)) {
 			break // let the byte loop find out which
 		}
 		s = s[8:]
@@ -87,6 +91,41 @@ func plainJSON(s []byte) bool {
 		}
 	}
 	return true
+}
+
+// plainWord reports whether all eight bytes of w are jsonPlain.
+func plainWord(w uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	// A byte is below 0x20 when subtracting 0x20 borrows into its high
+	// bit that was clear; a byte equals c when w^c has a zero byte (the
+	// classic haszero test). Bytes from 0x80 are caught by the high bits
+	// themselves. Each test is exact for "some byte", which is all that is
+	// asked.
+	q, bs := w^('"'*ones), w^('\\'*ones)
+	bad := (w-0x20*ones)&^w | (q-ones)&^q | (bs-ones)&^bs | w
+	return bad&highs == 0
+}
+
+// copyPlain copies s, of at least eight bytes, to dst, of the same length,
+// and reports whether every byte of s is jsonPlain; when not, what it
+// wrote to dst is unspecified.
+func copyPlain(dst, s []byte) bool {
+	n := len(s)
+	if n < 8 || len(dst) != n {
+		return false
+	}
+	for i := 0; i+8 < n; i += 8 {
+		w := binary.LittleEndian.Uint64(s[i:])
+		if !plainWord(w) {
+			return false
+		}
+		binary.LittleEndian.PutUint64(dst[i:], w)
+	}
+	// The last eight bytes, overlapping what the loop did when n is not
+	// a multiple of eight.
+	w := binary.LittleEndian.Uint64(s[n-8:])
+	binary.LittleEndian.PutUint64(dst[n-8:], w)
+	return plainWord(w)
 }
 
 // appendJSONString is appendJSONBytes for a string.
