@@ -11,6 +11,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/zktap/zktap/proto"
 )
@@ -261,6 +262,10 @@ type Shard struct {
 	// pathsAll: paths holds every id of st.paths, which is full, so a
 	// path it lacks folds without asking st.paths (and taking its lock).
 	pathsAll bool
+	// admitted, once pathsAll, has the bit of every key of paths set
+	// (admittedBit): a path whose bit is clear folds without a lookup in
+	// paths, which would miss.
+	admitted []uint64
 	// raw maps long raw paths (over recentPathLen) to their id, skipping
 	// normalisation; bounded by rawCap.
 	raw map[string]uint32
@@ -549,11 +554,12 @@ const (
 )
 
 // hashPath hashes a raw path of at most recentPathLen bytes for
-// Shard.recentPaths: a few multiplies over 8-byte words (wyhash's mixing),
-// where maphash.Bytes was a call and a third of pathID. It is seeded but not
-// collision-resistant: a collision only makes a slot miss, so crafted paths
-// cost at worst a normalisation and a lookup in a map (of admitted paths)
-// that is.
+// Shard.recentPaths, or a normalised one for Shard.admitted: a few
+// multiplies over 8-byte words (wyhash's mixing), where maphash.Bytes was a
+// call and a third of pathID. It is seeded but not collision-resistant: a
+// collision only makes a slot miss, or a folding path look admitted, so
+// crafted paths cost at worst a normalisation and a lookup in a map (of
+// admitted paths) that is.
 func hashPath(seed uint64, p []byte) uint64 {
 	const (
 		k0 = 0xa0761d6478bd642f
@@ -584,6 +590,12 @@ func mix(a, b uint64) uint64 {
 
 func (s *Shard) normalizedID(p []byte) uint32 {
 	s.scratch = normalizePath(s.scratch[:0], p, s.st.cfg.AggregationDepth)
+	if s.pathsAll {
+		if w, b := s.admittedBit(s.scratch); s.admitted[w]&b == 0 {
+			s.folded++
+			return pathOther
+		}
+	}
 	if id, ok := s.paths[string(s.scratch)]; ok {
 		return id
 	}
@@ -599,10 +611,44 @@ func (s *Shard) normalizedID(p []byte) uint32 {
 		s.folded++
 		s.st.paths.copyTo(s.paths)
 		s.pathsAll = true
+		s.fillAdmitted()
 		return pathOther
 	}
 	s.paths[string(s.scratch)] = id
 	return id
+}
+
+// Once the path table is full, the paths that still arrive are mostly new
+// ones (creates, or a stream of distinct paths) that fold: a one-hash
+// bitset of the admitted paths answers most of them with a hash of a few
+// words instead of a string hash and a probe of paths that misses.
+// admittedBitsMin and Max bound its size: 16 bits per admitted path (a
+// false positive, a lookup that misses after all, about 6 % of the time),
+// at most 512 KiB per shard however large MaxPaths is.
+const (
+	admittedBitsMin = 1 << 10
+	admittedBitsMax = 1 << 22
+)
+
+// fillAdmitted sizes admitted for the keys of paths and sets their bits.
+func (s *Shard) fillAdmitted() {
+	n := admittedBitsMin
+	for n < 16*len(s.paths) && n < admittedBitsMax {
+		n *= 2
+	}
+	s.admitted = make([]uint64, n/64)
+	for name := range s.paths {
+		w, b := s.admittedBit(unsafe.Slice(unsafe.StringData(name), len(name)))
+		s.admitted[w] |= b
+	}
+}
+
+// admittedBit returns the word and bit of admitted for normalised path p.
+// The words are a power of two, and the word index comes from the hash's
+// top bits, the bit from its bottom 6.
+func (s *Shard) admittedBit(p []byte) (word int, bit uint64) {
+	h := hashPath(s.seed, p)
+	return int(h >> 32 & uint64(len(s.admitted)-1)), 1 << (h & 63)
 }
 
 func (s *Shard) observeZK(m *proto.Message) {

@@ -912,3 +912,37 @@ func TestSinkTagReplies(t *testing.T) {
 		t.Errorf("tagged reply counted under (-want +got):\n%s", diff)
 	}
 }
+
+// TestFoldFilter: once the path table is full, a new raw path whose
+// normalised form was admitted still counts under it (the bitset of
+// admitted paths has no false negatives), and new normalised paths fold.
+// Each raw path here is seen once, so none is answered by the raw-path
+// caches.
+func TestFoldFilter(t *testing.T) {
+	const admitted, fresh = 500, 5000
+	s := New(Config{MaxPaths: admitted}, fixedNow)
+	c := "10.1.1.1:5000"
+	for i := range admitted {
+		s.Observe(req(c, "exists", fmt.Sprintf("/n%d/1", i), 10)) // admitted as /n<i>/#
+	}
+	s.Observe(req(c, "exists", "/full", 10)) // folds: the table is full
+	for i := range admitted {
+		s.Observe(req(c, "exists", fmt.Sprintf("/n%d/2", i), 10))
+	}
+	for i := range fresh {
+		s.Observe(req(c, "exists", fmt.Sprintf("/z%d", i), 10))
+	}
+	snap := s.Snapshot()
+	var want []OpPath
+	for i := range admitted {
+		want = append(want, OpPath{Op: "exists", Path: fmt.Sprintf("/n%d/#", i), Traffic: Traffic{2, 20}})
+	}
+	want = append(want, OpPath{Op: "exists", Path: Overflow, Traffic: Traffic{fresh + 1, 10 * (fresh + 1)}})
+	sortOpPaths := cmpopts.SortSlices(func(a, b OpPath) bool { return a.Path < b.Path })
+	if diff := cmp.Diff(want, snap.Requests, sortOpPaths); diff != "" {
+		t.Errorf("Requests (-want +got):\n%s", diff)
+	}
+	if snap.PathsFolded != fresh+1 || snap.PathsTracked != admitted {
+		t.Errorf("PathsFolded, PathsTracked = %d, %d, want %d, %d", snap.PathsFolded, snap.PathsTracked, fresh+1, admitted)
+	}
+}
