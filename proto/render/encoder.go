@@ -49,6 +49,14 @@ type Encoder struct {
 	lat     time.Duration
 	latN    int      // bytes of latText; 0 means empty
 	latText [32]byte // `,"latency":` and at most 21 bytes (TestLatTextFits)
+
+	// size is the last size and sizeText the end of a line that has
+	// nothing after it, `,"size":26}` and a newline: most client lines
+	// (pings, exists, reads' requests, errors) end so, and a run of them
+	// shares its size.
+	size     int
+	sizeN    int      // bytes of sizeText; 0 means empty
+	sizeText [32]byte // `,"size":`, at most 20 bytes of int, `}` and a newline
 }
 
 // replyKey is what a client reply's zxid and error text show.
@@ -72,6 +80,7 @@ type headText struct {
 	session    int64
 	keyed      bool      // the fields above are those of the last line
 	conn       *connText // the connection cache entry of src and dst, or nil
+	zkQuiet    bool      // zkOpQuiet of op and kind, when op is cached; else false
 	n          int       // bytes of text; 0 means not kept (yet), or too long to keep
 	text       [192]byte
 }
@@ -132,11 +141,12 @@ const timeHeadLen = 9 + 30
 // opText is the JSON of a proto, kind and op, as a line has it after the
 // time: `","proto":"zk","kind":"request","op":"getData"`.
 type opText struct {
-	op    string
-	proto proto.Proto
-	kind  proto.Kind
-	n     int // bytes of text; 0 means the entry is empty
-	text  [64]byte
+	op      string
+	proto   proto.Proto
+	kind    proto.Kind
+	zkQuiet bool // zkOpQuiet(op, kind)
+	n       int  // bytes of text; 0 means the entry is empty
+	text    [64]byte
 }
 
 // numOps is the number of (proto, kind, op) texts an Encoder keeps: a
@@ -256,6 +266,16 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 			dst = dst[:l+e.latN]
 		}
 	}
+	if m.Proto == proto.ZK && h.zkQuiet && zkQuiet(m) {
+		if e.sizeN == 0 || m.Size != e.size {
+			e.size = m.Size
+			e.sizeN = len(append(appendJSONInt(e.sizeText[:0], `,"size":`, int64(m.Size)), '}', '\n'))
+		}
+		l := len(dst)
+		dst = grow(dst, len(e.sizeText))[:l+len(e.sizeText)]
+		*(*[len(e.sizeText)]byte)(dst[l:]) = e.sizeText
+		return dst[:l+e.sizeN]
+	}
 	dst = appendJSONInt(dst, `,"size":`, int64(m.Size))
 	switch m.Proto {
 	case proto.ZK:
@@ -278,7 +298,9 @@ func (e *Encoder) AppendJSON(dst []byte, m *proto.Message) []byte {
 // cache entry of src and dst, or nil when they are not cached.
 func (e *Encoder) appendHead(dst []byte, m *proto.Message) ([]byte, *connText) {
 	dst = e.appendTimeHead(dst, m.Time)
+	e.head.zkQuiet = false
 	if o := e.op(m.Proto, m.Kind, m.Op); o != nil {
+		e.head.zkQuiet = o.zkQuiet
 		l := len(dst)
 		dst = grow(dst, len(o.text))[:l+len(o.text)]
 		*(*[len(o.text)]byte)(dst[l:]) = o.text
@@ -353,7 +375,7 @@ func (e *Encoder) op(p proto.Proto, k proto.Kind, op string) *opText {
 		if len(op) > len(o.text)-44 || !plainString(op) {
 			return nil
 		}
-		o.op, o.proto, o.kind = op, p, k
+		o.op, o.proto, o.kind, o.zkQuiet = op, p, k, zkOpQuiet(op, k)
 		o.n = len(appendOpJSON(o.text[:0], p, k, op))
 	}
 	return o

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/zktap/zktap/proto"
+	"github.com/zktap/zktap/proto/zk"
 )
 
 // TestEncoderMatchesAppendJSON renders streams of messages with one
@@ -179,6 +180,58 @@ func TestEncoderRuns(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestZKQuiet: when zkOpQuiet and zkQuiet say appendZKJSON has nothing to
+// write, it writes nothing, for every op the decoder names (and the
+// pseudo-ops connect and ping), every kind, and each field appendZKJSON
+// looks at set alone; and the quiet case does occur.
+func TestZKQuiet(t *testing.T) {
+	ops := []string{"connect", "ping", "", "x"}
+	for code := int32(-20); code < 200; code++ {
+		if name := zk.OpName(code); !strings.HasPrefix(name, "unknown") {
+			ops = append(ops, name)
+		}
+	}
+	fields := []struct {
+		name string
+		set  func(z *proto.ZKInfo)
+	}{
+		{"none", func(z *proto.ZKInfo) {}},
+		{"tls", func(z *proto.ZKInfo) { z.TLS = true }},
+		{"watch", func(z *proto.ZKInfo) { z.Watch = true }},
+		{"data_len 0", func(z *proto.ZKInfo) { z.DataLen = 0 }},
+		{"data_len 1", func(z *proto.ZKInfo) { z.DataLen = 1 }},
+		{"children 0", func(z *proto.ZKInfo) { z.Children = 0 }},
+		{"children 1", func(z *proto.ZKInfo) { z.Children = 1 }},
+		{"create_mode", func(z *proto.ZKInfo) { z.CreateMode = 1 }},
+		{"auth_scheme", func(z *proto.ZKInfo) { z.AuthScheme = []byte{} }},
+		{"auth_user", func(z *proto.ZKInfo) { z.AuthUser = []byte{} }},
+		{"watches", func(z *proto.ZKInfo) { z.Watches = -1 }},
+		{"sub", func(z *proto.ZKInfo) { z.Sub = []proto.SubOp{{}} }},
+		{"others", func(z *proto.ZKInfo) { z.Timeout, z.ReadOnly, z.Reconnect, z.EventType, z.AddWatch = 1, true, true, 1, 1 }},
+	}
+	quiet := 0
+	for _, op := range ops {
+		for k := range proto.Kind(numKinds + 1) {
+			for _, f := range fields {
+				var m proto.Message
+				m.Reset()
+				m.Proto, m.Kind, m.Op = proto.ZK, k, op
+				f.set(&m.ZK)
+				if !zkOpQuiet(op, k) || !zkQuiet(&m) {
+					continue
+				}
+				quiet++
+				if got := appendZKJSON(nil, &m); len(got) != 0 {
+					t.Errorf("op %q, kind %v, %s: quiet, but appendZKJSON writes %q", op, k, f.name, got)
+				}
+			}
+		}
+	}
+	if quiet == 0 {
+		t.Error("no message is quiet")
 	}
 }
 

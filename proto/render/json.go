@@ -100,6 +100,24 @@ func appendZKJSON(dst []byte, m *proto.Message) []byte {
 	return dst
 }
 
+// zkOpQuiet reports whether appendZKJSON writes nothing for a message of
+// op and kind whose own fields ask for nothing (see zkQuiet): no zero
+// data length or child count worth printing, not a connect, not an event,
+// not an addWatch request.
+func zkOpQuiet(op string, k proto.Kind) bool {
+	return !hasData(op, k) && !(k == proto.Reply && hasChildren(op)) && op != "connect" &&
+		k != proto.Event && !(op == "addWatch" && k == proto.Request)
+}
+
+// zkQuiet reports whether appendZKJSON appends nothing for m, whose op and
+// kind are zkOpQuiet: the Encoder then ends the line with one copy. It
+// must stay in step with appendZKJSON (TestZKQuiet).
+func zkQuiet(m *proto.Message) bool {
+	z := &m.ZK
+	return !z.TLS && !z.Watch && z.DataLen <= 0 && z.Children <= 0 && z.CreateMode == 0 &&
+		z.AuthScheme == nil && z.AuthUser == nil && z.Watches == 0 && len(z.Sub) == 0
+}
+
 // hasData tells the messages whose zero data length is worth printing (an
 // empty znode) from those that carry no data at all.
 func hasData(op string, k proto.Kind) bool {
