@@ -54,10 +54,19 @@ func newDurBounds(bounds []float64) []int64 {
 // bucketOf returns the histogram bucket of d for bounds (Config.Buckets),
 // whose durBounds are durs: sort.SearchFloat64s(bounds, d.Seconds()).
 func bucketOf(bounds []float64, durs []int64, d time.Duration) int {
-	if d < -durSpan || d > durSpan {
+	if !nearDur(d) {
 		return sort.SearchFloat64s(bounds, d.Seconds())
 	}
-	// sort.Search, with its predicate durs[h] >= d for bounds[h] >= v.
+	return bucketNear(durs, d)
+}
+
+// nearDur reports whether d is in [-durSpan, durSpan], where bucketNear
+// answers for bucketOf.
+func nearDur(d time.Duration) bool { return uint64(d+durSpan) <= 2*durSpan }
+
+// bucketNear is bucketOf for a d that is nearDur: sort.Search, with its
+// predicate durs[h] >= d for bounds[h] >= v. Unlike bucketOf, it inlines.
+func bucketNear(durs []int64, d time.Duration) int {
 	i, j := 0, len(durs)
 	for i < j {
 		h := int(uint(i+j) >> 1)
@@ -68,4 +77,14 @@ func bucketOf(bounds []float64, durs []int64, d time.Duration) int {
 		}
 	}
 	return i
+}
+
+// seconds is d.Seconds(), with a shortcut for the latency of almost every
+// reply: under a second, Seconds adds its float nanoseconds to a zero
+// whole-second part, which changes no bit, so they alone are the result.
+func seconds(d time.Duration) float64 {
+	if uint64(d) < uint64(time.Second) {
+		return float64(d) / 1e9
+	}
+	return d.Seconds()
 }

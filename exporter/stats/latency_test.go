@@ -75,3 +75,19 @@ func TestDurBoundsEdge(t *testing.T) {
 		}
 	}
 }
+
+// TestSeconds: the shortcut gives the very bits of Duration.Seconds, at
+// the edges of its range, outside it and at random.
+func TestSeconds(t *testing.T) {
+	ds := []time.Duration{0, 1, -1, time.Second - 1, time.Second, time.Second + 1,
+		-time.Second, math.MaxInt64, math.MinInt64, 300 * time.Microsecond, 7*time.Second + 3}
+	r := rand.New(rand.NewPCG(3, 4))
+	for range 100000 {
+		ds = append(ds, time.Duration(r.Int64N(4*int64(time.Second))-int64(time.Second)))
+	}
+	for _, d := range ds {
+		if got, want := seconds(d), d.Seconds(); math.Float64bits(got) != math.Float64bits(want) {
+			t.Fatalf("seconds(%d) = %v, want %v", int64(d), got, want)
+		}
+	}
+}

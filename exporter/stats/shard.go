@@ -53,6 +53,20 @@ func (h *hist) observe(cfg *Config, v float64) {
 	h.observeAt(cfg, sort.SearchFloat64s(cfg.Buckets, v), v)
 }
 
+// tryObserve is observeAt without its slow cases: it observes v, in
+// bucket i, and reports true if h has been observed before and has no
+// exponential buckets (Config.Exponential off); if not, it does nothing
+// and the caller calls observeAt. Apart from observeAt, it inlines.
+func (h *hist) tryObserve(i int, v float64) bool {
+	if h.counts == nil || h.exp != nil {
+		return false
+	}
+	h.counts[i]++
+	h.count++
+	h.sum += v
+	return true
+}
+
 // observeAt is observe of v, whose bucket in cfg.Buckets is i (bucketOf).
 func (h *hist) observeAt(cfg *Config, i int, v float64) {
 	if h.counts == nil {
@@ -763,19 +777,28 @@ func (s *Shard) observeZK(m *proto.Message) {
 			}
 		}
 		if m.Paired {
-			sec := m.Latency.Seconds()
+			sec := seconds(m.Latency)
 			cfg := &s.st.cfg
-			b := bucketOf(cfg.Buckets, s.st.durBounds, m.Latency)
+			var b int // bucketOf, inlined but for the rare far case
+			if nearDur(m.Latency) {
+				b = bucketNear(s.st.durBounds, m.Latency)
+			} else {
+				b = bucketOf(cfg.Buckets, s.st.durBounds, m.Latency)
+			}
 			if int(op) >= len(s.lat) {
 				// Once per op name: op ids are dense and bounded by maxOps.
 				s.lat = append(s.lat, make([]hist, int(op)+1-len(s.lat))...)
 			}
-			s.lat[op].observeAt(cfg, b, sec)
+			if h := &s.lat[op]; !h.tryObserve(b, sec) {
+				h.observeAt(cfg, b, sec)
+			}
 			if cfg.PathLatency {
 				if c.lat == nil {
 					c.lat = &hist{}
 				}
-				c.lat.observeAt(cfg, b, sec)
+				if !c.lat.tryObserve(b, sec) {
+					c.lat.observeAt(cfg, b, sec)
+				}
 			}
 			s.topReply(client, sec)
 		}
