@@ -1,6 +1,7 @@
 package render
 
 import (
+	"encoding/binary"
 	"net/netip"
 	"time"
 
@@ -408,21 +409,39 @@ func (e *Encoder) appendTimeHead(dst []byte, t time.Time) []byte {
 			return appendUTC(append(dst, `{"time":"`...), t)
 		}
 		e.sec, e.ns, e.timeOK = sec, ns, true
-	} else if ns != e.ns {
-		e.ns = ns
-		b := e.timeText[9+20 : 9+29]
-		b[8] = byte('0' + ns%10)
-		ns /= 10
-		for i := 6; i >= 0; i -= 2 {
-			r := ns % 100 * 2
-			ns /= 100
-			b[i], b[i+1] = digits2[r], digits2[r+1]
-		}
 	}
 	l := len(dst)
 	dst = grow(dst, timeHeadLen)[:l+timeHeadLen]
 	*(*[timeHeadLen]byte)(dst[l:]) = e.timeText
+	if ns != e.ns {
+		// A new fraction goes into the line after the copy, and into the
+		// text alike, as one word and a byte each: changing the text
+		// first and then copying it would load it while its stores are
+		// in flight, a stall that took a twentieth of a dump of the
+		// recorded load.
+		e.ns = ns
+		q := ns / 10
+		w, d := digits8(q), byte('0'+ns-q*10)
+		const frac = 9 + 20 // where the fraction's digits begin
+		binary.LittleEndian.PutUint64(dst[l+frac:], w)
+		binary.LittleEndian.PutUint64(e.timeText[frac:], w)
+		dst[l+frac+8], e.timeText[frac+8] = d, d
+	}
 	return dst
+}
+
+// digits8 returns the eight decimal digits of v < 1e8 as the bytes of a
+// little-endian word, most significant first: the halves of v, then their
+// halves, then their digits, are split in the lanes of one word by
+// multiplying with a fixed-point reciprocal (v/100 is v*10486>>20 and
+// v/10 is v*103>>10 over these ranges), so that the digits take a
+// handful of instructions and no table.
+func digits8(v uint32) uint64 {
+	x := uint64(v/10000) | uint64(v%10000)<<32       // two lanes < 10000
+	q := (x * 10486 >> 20) & 0x0000007f_0000007f     // each lane / 100
+	x = q | (x-q*100)<<16                            // four lanes < 100
+	q = (x * 103 >> 10) & 0x000f_000f_000f_000f      // each lane / 10
+	return (q | (x-q*10)<<8) + 0x3030_3030_3030_3030 // eight digits
 }
 
 // conn returns the cache entry of the (src, dst) pair, made current, or

@@ -210,7 +210,9 @@ func TestZKQuiet(t *testing.T) {
 		{"auth_user", func(z *proto.ZKInfo) { z.AuthUser = []byte{} }},
 		{"watches", func(z *proto.ZKInfo) { z.Watches = -1 }},
 		{"sub", func(z *proto.ZKInfo) { z.Sub = []proto.SubOp{{}} }},
-		{"others", func(z *proto.ZKInfo) { z.Timeout, z.ReadOnly, z.Reconnect, z.EventType, z.AddWatch = 1, true, true, 1, 1 }},
+		{"others", func(z *proto.ZKInfo) {
+			z.Timeout, z.ReadOnly, z.Reconnect, z.EventType, z.AddWatch = 1, true, true, 1, 1
+		}},
 	}
 	quiet := 0
 	for _, op := range ops {

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"encoding/binary"
 	"math"
 	"math/rand/v2"
 	"net/netip"
@@ -66,5 +67,34 @@ func BenchmarkAppendAddrPort(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = appendAddrPort(buf[:0], ap)
+	}
+}
+
+// TestDigits8 compares digits8 with put8 at every value of each half, around
+// each power of ten, and at random values.
+func TestDigits8(t *testing.T) {
+	vals := []uint32{0, 99_999_999}
+	for _, p := range pow10[:8] {
+		vals = append(vals, uint32(p), uint32(p)-1, uint32(p)+1)
+	}
+	// Every value of each half (v/1e4 and v%1e4 go through the lanes
+	// apart), and steps that change both.
+	for v := range uint32(1e4) {
+		vals = append(vals, v, v*1e4, v*1e4+9999-v)
+	}
+	for v := uint32(0); v < 1e8; v += 9999 {
+		vals = append(vals, v, min(v+1, 1e8-1))
+	}
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 100_000 {
+		vals = append(vals, r.Uint32N(1e8))
+	}
+	for _, v := range vals {
+		var want, got [8]byte
+		put8(want[:], v)
+		binary.LittleEndian.PutUint64(got[:], digits8(v))
+		if want != got {
+			t.Fatalf("digits8(%d) = %q, want %q", v, got[:], want[:])
+		}
 	}
 }
