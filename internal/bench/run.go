@@ -101,6 +101,7 @@ type ZktapPhase struct {
 // Offline is one offline decode of a capture file.
 type Offline struct {
 	File            string  `json:"file"`
+	ZKPort          int     `json:"zk_port"` // ZooKeeper's client port in the capture (for replays: testdata/pgo.sh)
 	Bytes           int64   `json:"bytes"`
 	Packets         int64   `json:"packets"`
 	Messages        int64   `json:"messages"`
@@ -546,6 +547,7 @@ const offlineRuns = 3
 // untimed run.
 func offline(ctx context.Context, o options, file, zkPort string) (Offline, error) {
 	off := Offline{File: filepath.Base(file)}
+	off.ZKPort, _ = strconv.Atoi(zkPort)
 	if fi, err := os.Stat(file); err == nil {
 		off.Bytes = fi.Size()
 	}
