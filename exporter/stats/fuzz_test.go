@@ -11,7 +11,8 @@ import (
 
 // FuzzNormalizePath checks the path normaliser's invariants on arbitrary
 // bytes: bounded output, a leading slash (or "?"), no empty segments,
-// idempotence, and depth respected.
+// idempotence, depth respected, and the one-pass loop for paths that are
+// never cut agreeing with normalizeLong, which measures before it copies.
 func FuzzNormalizePath(f *testing.F) {
 	for _, s := range []string{"/", "/a/b/c", "/locks/lock-0000000042", "//x//", "/jobs/123e4567-e89b-12d3-a456-426614174000",
 		"/brokers/ids/1001", "rel", "/\x00/\xff", "/zookeeper/quota"} {
@@ -29,6 +30,11 @@ func FuzzNormalizePath(f *testing.F) {
 		}
 		if len(out) > maxPathLen {
 			t.Fatalf("len %d > %d", len(out), maxPathLen)
+		}
+		if p[0] == '/' {
+			if long := normalizeLong(nil, p, d); !bytes.Equal(out, long) {
+				t.Fatalf("normalizePath(%q, %d) = %q, normalizeLong %q", p, d, out, long)
+			}
 		}
 		if string(out) == "?" {
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -36,6 +37,45 @@ func rep(client, op, path string, size int, err int32, lat time.Duration) *proto
 		Err: err, Latency: lat, Paired: true}
 	m.ZK.DataLen, m.ZK.Children = -1, -1
 	return m
+}
+
+// TestNormalizeOnePass: normalizePath's one-pass loop (paths up to
+// maxPathLen) gives what normalizeLong gives, on random paths built from
+// the bytes that matter (slashes, digits, hex, dashes) and on UUIDs and
+// sequential names, at several depths.
+func TestNormalizeOnePass(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	const alphabet = "//0123456789aF-x"
+	uuid := "123e4567-e89b-12d3-a456-426614174000"
+	for range 200_000 {
+		var b []byte
+		for len(b) == 0 || r.IntN(8) != 0 {
+			switch r.IntN(12) {
+			case 0:
+				b = append(b, '/')
+				b = append(b, uuid...)
+			case 1:
+				b = append(b, "/lock-0000000042"...)
+			default:
+				b = append(b, alphabet[r.IntN(len(alphabet))])
+			}
+		}
+		if r.IntN(3) != 0 {
+			b = append([]byte{'/'}, b...)
+		}
+		if len(b) > maxPathLen {
+			continue
+		}
+		d := r.IntN(4)
+		want := []byte("?")
+		if b[0] == '/' {
+			want = normalizeLong(nil, b, d)
+		}
+		got := normalizePath(nil, b, d)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("normalizePath(%q, %d) = %q, want %q", b, d, got, want)
+		}
+	}
 }
 
 func TestNormalizePath(t *testing.T) {
