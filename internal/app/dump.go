@@ -30,13 +30,24 @@ type dumpSink struct {
 	buf  []byte
 	live bool
 	enc  render.Encoder // remembers the head of the last line
+	// selective is o.Filter.Selective(): when not, only pings are
+	// hidden, which Emit tests inline.
+	selective bool
 }
 
 // dumpChunk is how many bytes of lines a file's dump collects before a write.
 const dumpChunk = 64 << 10
 
+// newDumpSink returns a sink of o's messages that writes to out under mu.
+func newDumpSink(o *DumpOptions, mu *sync.Mutex, out io.Writer, live bool) *dumpSink {
+	d := &dumpSink{o: o, mu: mu, out: out, buf: make([]byte, 0, dumpChunk+4<<10), live: live,
+		selective: o.Filter.Selective()}
+	d.enc.Options = o.Render
+	return d
+}
+
 func (d *dumpSink) Emit(m *proto.Message) {
-	if !d.o.Filter.Match(m) {
+	if d.selective && !d.o.Filter.Match(m) || !d.selective && d.o.Filter.HidesPing(m) {
 		return
 	}
 	if d.live {
@@ -68,8 +79,7 @@ func Dump(ctx context.Context, src *source, o DumpOptions, out io.Writer, ctr *p
 	var mu sync.Mutex
 	var sinks []*dumpSink
 	p := pipeline.New(o.Pipeline, func(int) proto.Sink {
-		d := &dumpSink{o: &o, mu: &mu, out: out, buf: make([]byte, 0, dumpChunk+4<<10), live: src.live}
-		d.enc.Options = o.Render
+		d := newDumpSink(&o, &mu, out, src.live)
 		sinks = append(sinks, d)
 		return d
 	}, ctr)

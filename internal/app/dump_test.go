@@ -318,12 +318,60 @@ func dumpMessages() []proto.Message {
 	return []proto.Message{req, rep, multi}
 }
 
+// TestDumpSinkFilter: the sink writes the lines of the messages its
+// filter matches, whether the filter selects by more than pings (Match) or
+// not (pings hidden inline), live and from a file.
+func TestDumpSinkFilter(t *testing.T) {
+	msgs := dumpMessages()
+	ping := msgs[0]
+	ping.Op, ping.Path, ping.Xid = "ping", nil, -2
+	zabPing := ping
+	zabPing.Proto = proto.ZAB
+	msgs = append(msgs, ping, zabPing)
+	tests := []struct {
+		name string
+		f    render.Filter
+	}{
+		{"default", render.Filter{}},
+		{"pings", render.Filter{IncludePings: true}},
+		{"ops", render.Filter{Ops: []string{"ping", "multi"}}},
+		{"ops and pings", render.Filter{Ops: []string{"ping", "multi"}, IncludePings: true}},
+		{"path", render.Filter{PathPrefix: "/a"}},
+		{"latency", render.Filter{MinLatency: time.Microsecond, IncludePings: true}},
+	}
+	for _, tt := range tests {
+		for _, live := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/live=%v", tt.name, live), func(t *testing.T) {
+				o := DumpOptions{JSON: true, Filter: tt.f}
+				want := []string{}
+				for i := range msgs {
+					if tt.f.Match(&msgs[i]) {
+						want = append(want, string(render.AppendJSON(nil, &msgs[i], render.Options{})))
+					}
+				}
+				var out bytes.Buffer
+				var mu sync.Mutex
+				d := newDumpSink(&o, &mu, &out, live)
+				for i := range msgs {
+					d.Emit(&msgs[i])
+				}
+				d.write()
+				got := strings.SplitAfter(out.String(), "\n")
+				got = got[:len(got)-1] // after the last newline
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("lines (-want +got):\n%s", diff)
+				}
+			})
+		}
+	}
+}
+
 // TestDumpSinkNoAlloc: a file's dump renders and buffers a line without
 // allocating.
 func TestDumpSinkNoAlloc(t *testing.T) {
 	o := DumpOptions{JSON: true}
 	var mu sync.Mutex
-	d := &dumpSink{o: &o, mu: &mu, out: io.Discard, buf: make([]byte, 0, dumpChunk+4<<10)}
+	d := newDumpSink(&o, &mu, io.Discard, false)
 	msgs := dumpMessages()
 	i := 0
 	if n := testing.AllocsPerRun(10000, func() {
@@ -340,7 +388,7 @@ func BenchmarkDumpEmit(b *testing.B) {
 		b.Run(fmt.Sprintf("json=%v", json), func(b *testing.B) {
 			o := DumpOptions{JSON: json}
 			var mu sync.Mutex
-			d := &dumpSink{o: &o, mu: &mu, out: io.Discard, buf: make([]byte, 0, dumpChunk+4<<10)}
+			d := newDumpSink(&o, &mu, io.Discard, false)
 			msgs := dumpMessages()
 			b.ReportAllocs()
 			i := 0

@@ -81,8 +81,40 @@ func TestFilterMatch(t *testing.T) {
 			if got := tt.f.Match(tt.m); got != tt.want {
 				t.Errorf("Match = %v, want %v", got, tt.want)
 			}
+			if got := !tt.f.HidesPing(tt.m); !tt.f.Selective() && got != tt.want {
+				t.Errorf("not Selective, and !HidesPing = %v, want %v", got, tt.want)
+			}
 			if n := testing.AllocsPerRun(100, func() { tt.f.Match(tt.m) }); n != 0 {
 				t.Errorf("Match allocates %v times", n)
+			}
+		})
+	}
+}
+
+// TestFilterSelective: a filter is selective when any criterion but
+// IncludePings is set, each alone, as Match applies them (a latency of
+// zero or less selects nothing).
+func TestFilterSelective(t *testing.T) {
+	tests := []struct {
+		name string
+		f    Filter
+		want bool
+	}{
+		{"zero", Filter{}, false},
+		{"pings", Filter{IncludePings: true}, false},
+		{"min latency zero", Filter{MinLatency: 0}, false},
+		{"min latency negative", Filter{MinLatency: -time.Second}, false},
+		{"min latency", Filter{MinLatency: time.Nanosecond}, true},
+		{"protos", Filter{Protos: []proto.Proto{proto.ZK}}, true},
+		{"ops", Filter{Ops: []string{"ping"}}, true},
+		{"path prefix", Filter{PathPrefix: "/"}, true},
+		{"clients", Filter{Clients: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, true},
+		{"client addrs", Filter{ClientAddrs: []netip.AddrPort{client}}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.f.Selective(); got != tt.want {
+				t.Errorf("Selective = %v, want %v", got, tt.want)
 			}
 		})
 	}
