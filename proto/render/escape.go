@@ -25,12 +25,23 @@ func appendJSONBytes(dst, s []byte) []byte {
 	// checked and copied eight bytes at a time in one pass, the last
 	// eight overlapping the ones before; a shorter one is scanned and
 	// copied. (A scan, then memmove, took a twentieth of a dump.)
-	if len(s) >= 8 {
+	if n := len(s); n >= 8 {
 		l := len(dst)
-		dst = grow(dst, len(s)+2)[:l+len(s)+2]
-		if copyPlain(dst[l+1:l+1+len(s)], s) {
+		dst = grow(dst, n+2)[:l+n+2]
+		b := dst[l+1 : l+1+n]
+		plain := true
+		for i := 0; i+8 < n; i += 8 {
+			w := binary.LittleEndian.Uint64(s[i:])
+			binary.LittleEndian.PutUint64(b[i:], w)
+			plain = plain && plainWord(w)
+		}
+		// The last eight bytes, overlapping what the loop did when n is
+		// not a multiple of eight.
+		w := binary.LittleEndian.Uint64(s[n-8:])
+		binary.LittleEndian.PutUint64(b[n-8:], w)
+		if plain && plainWord(w) {
 			dst[l] = '"'
-			dst[l+1+len(s)] = '"'
+			dst[l+1+n] = '"'
 			return dst
 		}
 		dst = dst[:l]
@@ -104,28 +115,6 @@ func plainWord(w uint64) bool {
 	q, bs := w^('"'*ones), w^('\\'*ones)
 	bad := (w-0x20*ones)&^w | (q-ones)&^q | (bs-ones)&^bs | w
 	return bad&highs == 0
-}
-
-// copyPlain copies s, of at least eight bytes, to dst, of the same length,
-// and reports whether every byte of s is jsonPlain; when not, what it
-// wrote to dst is unspecified.
-func copyPlain(dst, s []byte) bool {
-	n := len(s)
-	if n < 8 || len(dst) != n {
-		return false
-	}
-	for i := 0; i+8 < n; i += 8 {
-		w := binary.LittleEndian.Uint64(s[i:])
-		if !plainWord(w) {
-			return false
-		}
-		binary.LittleEndian.PutUint64(dst[i:], w)
-	}
-	// The last eight bytes, overlapping what the loop did when n is not
-	// a multiple of eight.
-	w := binary.LittleEndian.Uint64(s[n-8:])
-	binary.LittleEndian.PutUint64(dst[n-8:], w)
-	return plainWord(w)
 }
 
 // appendJSONString is appendJSONBytes for a string.
