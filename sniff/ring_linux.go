@@ -190,6 +190,16 @@ func (r *ring) packet(snapLen int) (frame []byte, h *unix.Tpacket3Hdr, ok bool) 
 	return r.mem[base+start : base+min(end, start+snapLen)], h, true
 }
 
+// publishBlock adds the frames handed out from the held block to the
+// counters Stats reads.
+func (l *Live) publishBlock() {
+	if l.blockFrames != 0 {
+		l.frames.Add(l.blockFrames)
+		l.bytes.Add(l.blockBytes)
+		l.blockFrames, l.blockBytes = 0, 0
+	}
+}
+
 // readRing is ReadFrame on the ring.
 func (l *Live) readRing() ([]byte, time.Time, LinkType, error) {
 	r := l.ring
@@ -220,11 +230,15 @@ func (l *Live) readRing() ([]byte, time.Time, LinkType, error) {
 				// port, and the VLAN id is not reported.
 				l.vlanStripped.Add(1)
 			}
-			l.frames.Add(1)
-			l.bytes.Add(uint64(len(data)))
+			l.blockFrames++
+			l.blockBytes += uint64(len(data))
+			if r.left == 0 {
+				l.publishBlock()
+			}
 			return data, time.Unix(int64(h.Sec), int64(h.Nsec)), l.link, nil
 		}
 		if r.held {
+			l.publishBlock() // a block cut short by a bad header
 			r.release()
 		}
 		if r.blockReady() {

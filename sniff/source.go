@@ -19,7 +19,10 @@ type Source interface {
 // Stats holds cumulative capture counters. A Source fills what it knows and
 // leaves the rest zero (files have no kernel drops).
 type Stats struct {
-	Frames        uint64 // frames returned by ReadFrame
+	// Frames returned by ReadFrame. A live ring counts a block's frames
+	// once the reader has had its last one, so while the reader is part
+	// way through a block the figure trails by the rest of that block.
+	Frames        uint64
 	Bytes         uint64 // bytes of those frames as captured
 	KernelDrops   uint64 // frames the kernel dropped because the capture ring or socket buffer was full
 	KernelFreezes uint64 // times the kernel froze the receive queue (TPACKET_V3 only)
