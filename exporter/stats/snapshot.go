@@ -183,7 +183,9 @@ func (s *Stats) Snapshot() *Snapshot {
 		sh.mu.Lock()
 		x := g.ops.translate(sh.ops.names)
 		g.addCells(sh.cells, x)
-		addOpCounts(g.errs, sh.errs, x)
+		for k, n := range sh.errs {
+			g.errs[rekey(k, x)] += *n
+		}
 		for op := range sh.lat {
 			if h := &sh.lat[op]; h.counts != nil {
 				if id := x[op]; int(id) >= len(g.lat) {

@@ -986,3 +986,31 @@ func TestFoldFilter(t *testing.T) {
 		t.Errorf("PathsFolded, PathsTracked = %d, %d, want %d, %d", snap.PathsFolded, snap.PathsTracked, fresh+1, admitted)
 	}
 }
+
+// TestErrorBound: error replies are counted by op and code up to
+// maxErrKeys keys, and the rest under (Overflow, 0), however often they
+// repeat and however they share the shard's cache of error counters with
+// a frequent key (exists NONODE, between every two of them).
+func TestErrorBound(t *testing.T) {
+	const codes = maxErrKeys + 50
+	s := New(Config{}, fixedNow)
+	c := "10.1.1.1:5000"
+	s.Observe(rep(c, "exists", "/a", 10, -101, time.Millisecond))
+	for range 2 {
+		for i := range codes {
+			s.Observe(rep(c, "getData", "/a", 10, int32(-1-i), time.Millisecond))
+			s.Observe(rep(c, "exists", "/a", 10, -101, time.Millisecond))
+		}
+	}
+	want := []OpError{{Op: "exists", Code: -101, Count: 1 + 2*codes}}
+	for i := range maxErrKeys - 1 {
+		want = append(want, OpError{Op: "getData", Code: int32(-1 - i), Count: 2})
+	}
+	want = append(want, OpError{Op: Overflow, Code: 0, Count: 2 * (codes - (maxErrKeys - 1))})
+	sortErrs := cmpopts.SortSlices(func(a, b OpError) bool {
+		return a.Op < b.Op || a.Op == b.Op && a.Code < b.Code
+	})
+	if diff := cmp.Diff(want, s.Snapshot().Errors, sortErrs); diff != "" {
+		t.Errorf("Errors (-want +got):\n%s", diff)
+	}
+}
