@@ -156,6 +156,15 @@ func TestEncoderRuns(t *testing.T) {
 			m.Latency = []time.Duration{5000, 5000, 0, 1, -1, math.MinInt64, math.MaxInt64, 1e9}[i%8]
 			m.Paired = i%9 != 0
 		}},
+		{"size and op", func(m *proto.Message, i int) {
+			m.Size = []int{26, 26, 27, 0, 26, math.MinInt64, math.MaxInt64, 188}[i%8]
+			if i%5 >= 2 { // a getData reply has a data length after its size
+				m.Op, m.ZK.DataLen = "getData", int32(i%3)
+			}
+			if i%7 == 0 {
+				m.Proto = proto.ZAB
+			}
+		}},
 		{"kind", func(m *proto.Message, i int) {
 			m.Kind = proto.Kind(i%3 + 1)
 			m.Xid = int32(i / 3)
@@ -297,7 +306,7 @@ func TestReplyTextFits(t *testing.T) {
 }
 
 // TestLatTextFits: the longest latencies' text fits the Encoder's latText,
-// and the longest xid's its xidText.
+// the longest xid's its xidText, and the longest size's sizeText.
 func TestLatTextFits(t *testing.T) {
 	var e Encoder
 	var c connText
@@ -308,6 +317,9 @@ func TestLatTextFits(t *testing.T) {
 	}
 	if n := len(appendJSONInt(nil, `,"xid":`, math.MinInt32)); n > len(c.xidText) {
 		t.Errorf("xid: %d bytes of text, xidText has %d", n, len(c.xidText))
+	}
+	if n := len(appendJSONInt(nil, `,"size":`, math.MinInt64)) + 2; n > len(e.sizeText) {
+		t.Errorf("size: %d bytes of text, sizeText has %d", n, len(e.sizeText))
 	}
 }
 
