@@ -497,23 +497,24 @@ func (s *Shard) pathID(p []byte) uint32 {
 	}
 	h := hashPath(s.seed, p)
 	e := &s.recentPaths[h>>(64-recentPathBits)]
-	if e.holds(p) {
+	tag := uint8(h >> 32)
+	if e.holds(p, tag) {
 		if e.id == pathOther {
 			s.folded++
 		}
 		return e.id
 	}
 	var id uint32
-	if b := &s.olderPaths[h&(olderPathSlots-1)]; b.holds(p) {
+	if b := &s.olderPaths[h&(olderPathSlots-1)]; b.holds(p, tag) {
 		id = b.id
 		if id == pathOther {
 			s.folded++
 		}
 	} else {
 		id = s.normalizedID(p)
-		b.set(p, id)
+		b.set(p, tag, id)
 	}
-	e.set(p, id)
+	e.set(p, tag, id)
 	return id
 }
 
@@ -534,19 +535,24 @@ func (s *Shard) longPathID(p []byte) uint32 {
 }
 
 // pathSlot is an entry of Shard.recentPaths or olderPaths: a raw path of n
-// bytes and its id. n == 0 is empty (the empty path never gets here).
+// bytes and its id. n == 0 is empty (the empty path never gets here). tag
+// is 8 bits of the path's hash that neither table's index uses: a slot
+// holding another path of the same length (paths of one application often
+// differ only in a counter) is told apart without comparing the bytes.
 type pathSlot struct {
-	id uint32
-	n  uint8
-	b  [recentPathLen]byte
+	id  uint32
+	n   uint8
+	tag uint8
+	b   [recentPathLen]byte
 }
 
-func (e *pathSlot) holds(p []byte) bool {
-	return int(e.n) == len(p) && string(e.b[:e.n]) == string(p)
+func (e *pathSlot) holds(p []byte, tag uint8) bool {
+	return int(e.n) == len(p) && e.tag == tag && string(e.b[:e.n]) == string(p)
 }
 
-func (e *pathSlot) set(p []byte, id uint32) {
+func (e *pathSlot) set(p []byte, tag uint8, id uint32) {
 	e.n = uint8(copy(e.b[:], p))
+	e.tag = tag
 	e.id = id
 }
 
@@ -565,7 +571,7 @@ const (
 	recentPathBits  = 10
 	recentPathSlots = 1 << recentPathBits
 	olderPathSlots  = 2 * recentPathSlots
-	recentPathLen   = 63 // most znode paths; longer ones go to raw
+	recentPathLen   = 62 // most znode paths; longer ones go to raw (a slot is 68 bytes)
 )
 
 // hashPath hashes a raw path of at most recentPathLen bytes for

@@ -1014,3 +1014,26 @@ func TestErrorBound(t *testing.T) {
 		t.Errorf("Errors (-want +got):\n%s", diff)
 	}
 }
+
+// TestPathSlots: a path looked up once is held by its slot in both
+// path caches, so it is answered again without a normalisation, and the
+// slot holds no other path of the same length.
+func TestPathSlots(t *testing.T) {
+	s := New(Config{}, fixedNow)
+	sh := s.Shard(0)
+	for i := range 100 {
+		p := []byte(fmt.Sprintf("/bench/p%06d", i))
+		id := sh.pathID(p)
+		h := hashPath(sh.seed, p)
+		tag := uint8(h >> 32)
+		for _, e := range []*pathSlot{&sh.recentPaths[h>>(64-recentPathBits)], &sh.olderPaths[h&(olderPathSlots-1)]} {
+			if !e.holds(p, tag) || e.id != id {
+				t.Fatalf("%s: slot holds %q (id %d, tag %d), want it with id %d, tag %d", p, e.b[:e.n], e.id, e.tag, id, tag)
+			}
+			q := []byte(fmt.Sprintf("/bench/q%06d", i))
+			if e.holds(q, uint8(hashPath(sh.seed, q)>>32)) {
+				t.Fatalf("slot of %s holds %s too", p, q)
+			}
+		}
+	}
+}
