@@ -306,6 +306,15 @@ type Shard struct {
 	multi                       map[uint64]uint64
 	watchFired                  map[evPath]uint64
 
+	clients     map[netip.Addr]*cand
+	auths       map[string]*cand
+	gen         uint64 // of the entries of recent
+	serial      uint64 // of the last candidate created
+	clientTotal cand   // every client-protocol request and answered reply
+	clientsUntr uint64
+	authsUntr   uint64
+	candsPerTop int
+
 	connects, reconnects                 uint64
 	established, rejected, closeSessions uint64
 	authOK, authFailed                   uint64
@@ -320,22 +329,15 @@ type Shard struct {
 	conns        map[netip.AddrPort]string // client endpoint -> auth identity
 	connsEvicted uint64
 
-	clients map[netip.Addr]*cand
-	auths   map[string]*cand
 	// recent caches the candidates of recently seen connections, by
 	// client port: the lookups it saves (connection identity, client,
 	// auth) were a third of Observe. One entry was not enough: a
 	// pipelining client sends requests in runs, but the server's replies
 	// to several connections interleave. Entries are valid while their
 	// gen is the shard's gen, which moves on whenever conns, clients or
-	// auths lose or change a key.
-	recent      [recentConns]lastConn
-	gen         uint64
-	serial      uint64 // of the last candidate created
-	clientTotal cand   // every client-protocol request and answered reply
-	clientsUntr uint64
-	authsUntr   uint64
-	candsPerTop int
+	// auths lose or change a key. It is last, 14 KiB, so that the fields
+	// every message uses share fewer cache lines.
+	recent [recentConns]lastConn
 }
 
 func newShard(st *Stats) *Shard {
