@@ -58,8 +58,16 @@ while read -r dir name; do
 	[ -n "$parallel" ] && args+=(-parallel="$parallel")
 	printf '%s  %-28s %-14s ' "$(date -u +%H:%M:%S)" "./$dir" "$name"
 	start=$(date +%s)
+	inputs_before=$(find "$dir/testdata/fuzz/$name" -type f 2>/dev/null | wc -l)
 	if go "${args[@]}" "./$dir" >"$log" 2>&1; then
 		status=ok
+	elif [ "$(find "$dir/testdata/fuzz/$name" -type f 2>/dev/null | wc -l)" -eq "$inputs_before" ] &&
+		tail -n 5 "$log" | grep -qx '    context deadline exceeded' &&
+		! grep -q 'Failing input written\|^panic:' "$log"; then
+		# Go before 1.27 may fail a target as -fuzztime runs out, with
+		# this message and no input written: a race in its fuzzing
+		# coordinator (go.dev/issue/75804), not a finding.
+		status=ok-deadline
 	else
 		status=FAIL
 		failed=1
