@@ -90,6 +90,17 @@ func (r *Reader) Byte() byte {
 // Bool reads a jute boolean: any non-zero byte is true, unless strict mode
 // is on, where only 0 and 1 are accepted.
 func (r *Reader) Bool() bool {
+	if r.off < len(r.b) {
+		if c := r.b[r.off]; c <= 1 { // valid in both modes
+			r.off++
+			return c == 1
+		}
+	}
+	return r.boolean()
+}
+
+// boolean is Bool's general path: short input and bytes above 1.
+func (r *Reader) boolean() bool {
 	s := r.take(1)
 	if s == nil {
 		return false
@@ -102,21 +113,31 @@ func (r *Reader) Bool() bool {
 }
 
 // Int reads a jute int (int32).
+//
+// Int, Long and Buffer test the bytes left directly instead of going
+// through take, which keeps them small enough to inline (Int and Long) or
+// to take one branch on the common path (Buffer): they run several times
+// per message. A set error needs no test of its own here, because fail
+// leaves no bytes to read.
 func (r *Reader) Int() int32 {
-	s := r.take(4)
-	if s == nil {
-		return 0
+	if r.off <= len(r.b)-4 {
+		v := binary.BigEndian.Uint32(r.b[r.off:])
+		r.off += 4
+		return int32(v)
 	}
-	return int32(binary.BigEndian.Uint32(s))
+	r.fail(errShort)
+	return 0
 }
 
 // Long reads a jute long (int64).
 func (r *Reader) Long() int64 {
-	s := r.take(8)
-	if s == nil {
-		return 0
+	if r.off <= len(r.b)-8 {
+		v := binary.BigEndian.Uint64(r.b[r.off:])
+		r.off += 8
+		return int64(v)
 	}
-	return int64(binary.BigEndian.Uint64(s))
+	r.fail(errShort)
+	return 0
 }
 
 // length reads a length prefix: -1 is null, other negatives are malformed,
@@ -128,6 +149,21 @@ func (r *Reader) length() int32 { return r.VectorLen(1) }
 // when the buffer is null (length -1). An empty buffer is a non-nil empty
 // slice.
 func (r *Reader) Buffer() []byte {
+	if rest := r.b[r.off:]; len(rest) >= 4 {
+		// A length that fits both the bytes left and the maximum: the
+		// checks of length, and then take's, all pass.
+		n := int32(binary.BigEndian.Uint32(rest))
+		if n > 0 && int(n) <= len(rest)-4 && int(n) <= r.max {
+			r.off += 4 + int(n)
+			return rest[4 : 4+n : 4+n]
+		}
+	}
+	return r.buffer()
+}
+
+// buffer is Buffer's general path: null, empty, malformed and short
+// buffers.
+func (r *Reader) buffer() []byte {
 	n := r.length()
 	if n <= 0 {
 		if n == 0 && r.err == nil {

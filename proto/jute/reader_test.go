@@ -94,6 +94,91 @@ func TestReader(t *testing.T) {
 	}
 }
 
+// TestFastPaths holds Buffer and Bool, which take a short path when the
+// input is well formed, to their general paths (buffer and boolean) at the
+// edges of that short path: lengths equal to or one past the bytes left or
+// the maximum, null, empty and negative lengths, and reads after an error.
+func TestFastPaths(t *testing.T) {
+	type state struct {
+		Val    []byte
+		IsNil  bool
+		Bool   bool
+		Off    int
+		ErrMsg string
+	}
+	snap := func(r *Reader, val []byte, isNil, b bool) state {
+		s := state{Val: val, IsNil: isNil, Bool: b, Off: r.Offset()}
+		if r.Err() != nil {
+			s.ErrMsg = r.Err().Error()
+		}
+		return s
+	}
+	tests := []struct {
+		name   string
+		in     []byte
+		max    int
+		strict bool
+		pre    func(r *Reader) // reads before the one compared
+	}{
+		{name: "fits exactly", in: append(be32(3), "abc"...)},
+		{name: "one byte short", in: append(be32(4), "abc"...)},
+		{name: "at max", in: append(be32(3), "abcd"...), max: 3},
+		{name: "one over max", in: append(be32(4), "abcd"...), max: 3},
+		{name: "empty", in: append(be32(0), "ab"...)},
+		{name: "null", in: append(be32(-1), "ab"...)},
+		{name: "negative", in: append(be32(-2), "ab"...)},
+		{name: "most negative", in: append(be32(-1<<31), "ab"...)},
+		{name: "huge", in: append(be32(1<<31-1), "ab"...), max: 1 << 40},
+		{name: "three bytes", in: []byte{0, 0, 0}},
+		{name: "nothing", in: nil},
+		{name: "after error", in: append(be32(1), 'a'), pre: func(r *Reader) { r.Long() }},
+		{name: "bool 1 strict", in: []byte{1}, strict: true},
+		{name: "bool 2 strict", in: []byte{2}, strict: true},
+		{name: "bool 2 lenient", in: []byte{2}},
+		{name: "bool 0", in: []byte{0, 7}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			read := func(general bool) (buf, bl state) {
+				for i, bufRead := range []bool{true, false} {
+					r := NewReader(tt.in, tt.max)
+					r.SetStrict(tt.strict)
+					if tt.pre != nil {
+						tt.pre(&r)
+					}
+					var s state
+					switch {
+					case bufRead && general:
+						v := r.buffer()
+						s = snap(&r, v, v == nil, false)
+					case bufRead:
+						v := r.Buffer()
+						s = snap(&r, v, v == nil, false)
+					case general:
+						s = snap(&r, nil, false, r.boolean())
+					default:
+						s = snap(&r, nil, false, r.Bool())
+					}
+					if i == 0 {
+						buf = s
+					} else {
+						bl = s
+					}
+				}
+				return buf, bl
+			}
+			wantBuf, wantBool := read(true)
+			gotBuf, gotBool := read(false)
+			if diff := cmp.Diff(wantBuf, gotBuf); diff != "" {
+				t.Errorf("Buffer (-general +Buffer):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantBool, gotBool); diff != "" {
+				t.Errorf("Bool (-general +Bool):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestStrictBool(t *testing.T) {
 	r := NewReader([]byte{2, 1}, 0)
 	if !r.Bool() || r.Err() != nil {
@@ -127,8 +212,15 @@ func FuzzReader(f *testing.F) {
 			before := r.Remaining()
 			switch r.Byte() % 5 {
 			case 0:
-				if s := r.Buffer(); len(s) > before {
+				ref := r
+				want := ref.buffer()
+				s := r.Buffer()
+				if len(s) > before {
 					t.Fatal("buffer longer than input")
+				}
+				if string(s) != string(want) || (s == nil) != (want == nil) || r.off != ref.off || r.err != ref.err {
+					t.Fatalf("Buffer = %q (nil %v), offset %d; general path %q (nil %v), offset %d",
+						s, s == nil, r.off, want, want == nil, ref.off)
 				}
 			case 1:
 				r.SkipStrings()
