@@ -479,7 +479,9 @@ func (d *Decoder) decodeRecord(f recordFunc, b []byte, m *proto.Message, strict 
 	// would escape and cost an allocation per frame.
 	r := &d.rd
 	r.Reset(b, d.cfg.MaxFrame)
-	r.SetStrict(strict)
+	if strict { // Reset left it lenient
+		r.SetStrict(true)
+	}
 	ok = f(r, m) && r.Err() == nil
 	return ok, ok && r.Remaining() > 0
 }
@@ -488,8 +490,9 @@ func (d *Decoder) request(b []byte, ts time.Time, size int) {
 	xid, op := be32(b), be32(b[4:])
 	m := d.begin(proto.ToServer, proto.ZK, proto.Request, ts, size)
 	m.Xid, m.HasXid = xid, true
-	m.Op = OpName(op)
-	if !validRequestOp(op) {
+	info := lookupOp(op) // once for the name and the validity
+	m.Op = info.opName()
+	if !info.request() {
 		d.count(proto.ZK, proto.ReasonUnknownOpcode)
 	} else {
 		ok, trailing := d.decodeRecord(reqRecords[op+opBias], b[8:], m, false)
@@ -500,12 +503,13 @@ func (d *Decoder) request(b []byte, ts time.Time, size int) {
 			d.count(proto.ZK, proto.ReasonTrailingBytes)
 		}
 	}
-	if d.q.push(xid, op, ts, m.Path) {
+	p, dropped := d.q.push(xid, op, ts, m.Path)
+	if dropped {
 		d.count(proto.ZK, proto.ReasonPendingOverflow)
 	}
 	d.emit()
 	// The sink may have tagged the request in Emit; its reply gets it back.
-	d.q.at(d.q.n - 1).tag = m.SinkTag
+	p.tag = m.SinkTag
 }
 
 // overtakes reports whether a reply to op may legitimately arrive before
@@ -542,7 +546,8 @@ func (d *Decoder) reply(b []byte, ts time.Time, size int) {
 		}
 	}
 	p := d.q.at(0)
-	m.Op = OpName(p.op)
+	info := lookupOp(p.op) // once for the name and the validity
+	m.Op = info.opName()
 	m.Path = p.path
 	// Capture times carry no monotonic reading and lie well inside
 	// UnixNano's range (pcap and ring seconds are 32-bit), so a plain
@@ -551,7 +556,7 @@ func (d *Decoder) reply(b []byte, ts time.Time, size int) {
 	m.Latency, m.Paired = time.Duration(ts.UnixNano()-p.ts.UnixNano()), true
 	m.SinkTag = p.tag
 	if body := b[16:]; len(body) > 0 {
-		if !validRequestOp(p.op) {
+		if !info.request() {
 			d.count(proto.ZK, proto.ReasonTrailingBytes)
 		} else {
 			ok, trailing := d.decodeRecord(replyRecords[p.op+opBias], body, m, false)

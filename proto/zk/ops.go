@@ -103,8 +103,11 @@ func lookupOp(op int32) opInfo {
 
 // OpName returns the ZooDefs.OpCode spelling of op ("exists", "create2",
 // "closeSession", ...), or "unknown". The result is a static string.
-func OpName(op int32) string {
-	if info := lookupOp(op); info.class != classNone {
+func OpName(op int32) string { return lookupOp(op).opName() }
+
+// opName is OpName for an entry already looked up.
+func (info opInfo) opName() string {
+	if info.class != classNone {
 		return info.name
 	}
 	return "unknown"
@@ -121,8 +124,11 @@ func IsRead(op int32) bool { return lookupOp(op).class == classRead }
 func IsWrite(op int32) bool { return lookupOp(op).class == classWrite }
 
 // validRequestOp reports whether a client may send op on the client port.
-func validRequestOp(op int32) bool {
-	c := lookupOp(op).class
+func validRequestOp(op int32) bool { return lookupOp(op).request() }
+
+// request is validRequestOp for an entry already looked up.
+func (info opInfo) request() bool {
+	c := info.class
 	return c == classRead || c == classWrite || c == classSession
 }
 

@@ -40,7 +40,7 @@ func (q *pendingQueue) at(i int) *pending {
 
 // push appends a request and returns its slot; dropped reports whether the
 // oldest entry had to make room.
-func (q *pendingQueue) push(xid, op int32, ts time.Time, path []byte) (dropped bool) {
+func (q *pendingQueue) push(xid, op int32, ts time.Time, path []byte) (p *pending, dropped bool) {
 	if q.n == len(q.buf) {
 		if len(q.buf) >= q.max {
 			q.pop()
@@ -49,14 +49,14 @@ func (q *pendingQueue) push(xid, op int32, ts time.Time, path []byte) (dropped b
 			q.grow()
 		}
 	}
-	p := q.at(q.n)
+	p = q.at(q.n)
 	q.n++
 	p.xid, p.op, p.ts, p.tag = xid, op, ts, 0
 	if len(path) > maxStoredPath {
 		path = path[:maxStoredPath]
 	}
 	p.path = append(p.path[:0], path...)
-	return dropped
+	return p, dropped
 }
 
 func (q *pendingQueue) grow() {
