@@ -181,6 +181,19 @@ func (r *Reader) UString() []byte { return r.Buffer() }
 // SkipBuffer skips a buffer or ustring and returns its declared length
 // (-1 for null, 0 after an error).
 func (r *Reader) SkipBuffer() int32 {
+	if rest := r.b[r.off:]; len(rest) >= 4 {
+		// The short path of Buffer.
+		n := int32(binary.BigEndian.Uint32(rest))
+		if n > 0 && int(n) <= len(rest)-4 && int(n) <= r.max {
+			r.off += 4 + int(n)
+			return n
+		}
+	}
+	return r.skipBuffer()
+}
+
+// skipBuffer is SkipBuffer's general path.
+func (r *Reader) skipBuffer() int32 {
 	n := r.length()
 	if n > 0 {
 		r.take(int(n))

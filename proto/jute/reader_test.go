@@ -94,14 +94,16 @@ func TestReader(t *testing.T) {
 	}
 }
 
-// TestFastPaths holds Buffer and Bool, which take a short path when the
-// input is well formed, to their general paths (buffer and boolean) at the
+// TestFastPaths holds Buffer, SkipBuffer and Bool, which take a short path
+// when the input is well formed, to their general paths (buffer, skipBuffer
+// and boolean) at the
 // edges of that short path: lengths equal to or one past the bytes left or
 // the maximum, null, empty and negative lengths, and reads after an error.
 func TestFastPaths(t *testing.T) {
 	type state struct {
 		Val    []byte
 		IsNil  bool
+		Skip   int32
 		Bool   bool
 		Off    int
 		ErrMsg string
@@ -139,8 +141,8 @@ func TestFastPaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			read := func(general bool) (buf, bl state) {
-				for i, bufRead := range []bool{true, false} {
+			read := func(general bool) (buf, skip, bl state) {
+				for i, kind := range []string{"buffer", "skip", "bool"} {
 					r := NewReader(tt.in, tt.max)
 					r.SetStrict(tt.strict)
 					if tt.pre != nil {
@@ -148,29 +150,43 @@ func TestFastPaths(t *testing.T) {
 					}
 					var s state
 					switch {
-					case bufRead && general:
+					case kind == "buffer" && general:
 						v := r.buffer()
 						s = snap(&r, v, v == nil, false)
-					case bufRead:
+					case kind == "buffer":
 						v := r.Buffer()
 						s = snap(&r, v, v == nil, false)
+					case kind == "skip" && general:
+						n := r.skipBuffer()
+						s = snap(&r, nil, false, false)
+						s.Skip = n
+					case kind == "skip":
+						n := r.SkipBuffer()
+						s = snap(&r, nil, false, false)
+						s.Skip = n
 					case general:
 						s = snap(&r, nil, false, r.boolean())
 					default:
 						s = snap(&r, nil, false, r.Bool())
 					}
-					if i == 0 {
+					switch i {
+					case 0:
 						buf = s
-					} else {
+					case 1:
+						skip = s
+					default:
 						bl = s
 					}
 				}
-				return buf, bl
+				return buf, skip, bl
 			}
-			wantBuf, wantBool := read(true)
-			gotBuf, gotBool := read(false)
+			wantBuf, wantSkip, wantBool := read(true)
+			gotBuf, gotSkip, gotBool := read(false)
 			if diff := cmp.Diff(wantBuf, gotBuf); diff != "" {
 				t.Errorf("Buffer (-general +Buffer):\n%s", diff)
+			}
+			if diff := cmp.Diff(wantSkip, gotSkip); diff != "" {
+				t.Errorf("SkipBuffer (-general +SkipBuffer):\n%s", diff)
 			}
 			if diff := cmp.Diff(wantBool, gotBool); diff != "" {
 				t.Errorf("Bool (-general +Bool):\n%s", diff)
@@ -210,7 +226,7 @@ func FuzzReader(f *testing.F) {
 		r := NewReader(b, max%(1<<20))
 		for r.Err() == nil && r.Remaining() > 0 {
 			before := r.Remaining()
-			switch r.Byte() % 5 {
+			switch r.Byte() % 6 {
 			case 0:
 				ref := r
 				want := ref.buffer()
@@ -230,6 +246,12 @@ func FuzzReader(f *testing.F) {
 				r.VectorLen(1)
 			case 4:
 				r.SkipStat()
+			case 5:
+				ref := r
+				want := ref.skipBuffer()
+				if n := r.SkipBuffer(); n != want || r.off != ref.off || r.err != ref.err {
+					t.Fatalf("SkipBuffer = %d, offset %d; general path %d, offset %d", n, r.off, want, ref.off)
+				}
 			}
 			if r.Remaining() < 0 || r.Offset() > len(b) {
 				t.Fatalf("offset %d past %d", r.Offset(), len(b))
