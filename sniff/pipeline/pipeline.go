@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -228,7 +229,9 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 	}
 	defer publish()
 	lastKernel := time.Now()
-	var nextPublish time.Time // inline: capture time of the next publish
+	// inline: capture time of the next publish, as UnixNano (see
+	// worker.nowNS); the first segment publishes.
+	var nextPublishNS int64 = math.MinInt64
 	for {
 		data, ts, link, err := src.ReadFrame()
 		if err != nil {
@@ -300,9 +303,9 @@ func (p *Pipeline) capture(ctx context.Context, src sniff.Source) error {
 		if p.cfg.Inline {
 			w := p.workers[0]
 			w.segment(&seg)
-			if seg.Time.After(nextPublish) {
+			if seg.Time.UnixNano() > nextPublishNS {
 				w.publish()
-				nextPublish = seg.Time.Add(publishAge)
+				nextPublishNS = seg.Time.Add(publishAge).UnixNano()
 			}
 			continue
 		}

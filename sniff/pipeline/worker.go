@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -105,13 +106,18 @@ type worker struct {
 	rstats   reasm.Stats
 	now      time.Time // latest capture time seen
 	swept    time.Time
-	sweepDue time.Time // swept + sweepEvery: one compare per segment, not a Sub
 	health   workerHealth
 	opened   uint64
 	closed   uint64
 	idled    uint64
 	evicted  uint64
 	panicked uint64
+
+	// now and swept + sweepEvery as UnixNano, so that a segment costs two
+	// integer compares instead of two calls of time.Time.After (1.5 % of
+	// the serve path). Capture times (32-bit pcap seconds, kernel
+	// timestamps) and wall times lie well inside UnixNano's range.
+	nowNS, sweepDueNS int64
 }
 
 // recentFlows is the size of worker.recent: 256 direct-mapped slots keep
@@ -133,6 +139,8 @@ func newWorker(p *Pipeline, id int, sink proto.Sink, budget int64, flows int) *w
 		p: p, id: id, sink: sink,
 		flows:    make(map[connKey]*conn),
 		maxFlows: flows,
+		// Before any time, as the zero now and sweep due time were.
+		nowNS: math.MinInt64, sweepDueNS: math.MinInt64,
 	}
 	w.budget.Max = budget
 	w.flusher, _ = sink.(Flusher)
@@ -202,8 +210,8 @@ func (w *worker) segment(seg *sniff.Segment) {
 			}
 		}
 	}()
-	if seg.Time.After(w.now) {
-		w.now = seg.Time
+	if ns := seg.Time.UnixNano(); ns > w.nowNS {
+		w.now, w.nowNS = seg.Time, ns
 	}
 	var dir proto.Dir
 	c, dir = w.lookup(seg)
@@ -226,7 +234,7 @@ func (w *worker) segment(seg *sniff.Segment) {
 		w.closed++
 		w.close(c, seg.Time)
 	}
-	if w.now.After(w.sweepDue) {
+	if w.nowNS > w.sweepDueNS {
 		w.sweep(w.now)
 	}
 }
@@ -338,7 +346,7 @@ func (w *worker) drop(c *conn) {
 
 // sweep closes flows idle longer than the timeout, oldest first.
 func (w *worker) sweep(now time.Time) {
-	w.swept, w.sweepDue = now, now.Add(sweepEvery)
+	w.swept, w.sweepDueNS = now, now.Add(sweepEvery).UnixNano()
 	for w.tail != nil && now.Sub(w.tail.lastSeen) > w.p.cfg.IdleTimeout {
 		w.idled++
 		w.close(w.tail, now)
