@@ -257,7 +257,8 @@ func (w *worker) lookup(seg *sniff.Segment) (*conn, proto.Dir) {
 	key := connKey{client: client, server: server}
 	slot := &w.recent[flowSlot(client.Port())]
 	c := *slot
-	if c == nil || c.key != key {
+	if c == nil || c.key.client != key.client || c.key.server != key.server {
+		// (Two AddrPort compares inline; connKey's == was a call.)
 		c = w.flows[key]
 	}
 	if c != nil {
