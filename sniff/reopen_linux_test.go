@@ -6,74 +6,16 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zktap/zktap/internal/vethtest"
 )
-
-// vethNS is a veth pair whose host end (Host, address 10.x.y.1) stays in
-// this network namespace and whose peer (address Peer, 10.x.y.2) lives in
-// a namespace of its own, so that packets sent to Peer really cross the
-// host end.
-type vethNS struct {
-	Host, NS string
-	Peer     string
-	prefix   string
-}
-
-func ipCmd(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-// newVethNS creates the namespace and the pair; t.Cleanup removes both.
-func newVethNS(t *testing.T, id int) *vethNS {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("skipping: creating veth pairs and namespaces needs root")
-	}
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: no ip(8) command")
-	}
-	n := os.Getpid()%200 + id
-	v := &vethNS{
-		Host:   fmt.Sprintf("zkf%da", os.Getpid()%100000+id),
-		NS:     fmt.Sprintf("zkf-%d-%d", os.Getpid(), id),
-		prefix: fmt.Sprintf("10.231.%d.", n),
-	}
-	v.Peer = v.prefix + "2"
-	ipCmd(t, "netns", "add", v.NS)
-	t.Cleanup(func() {
-		exec.Command("ip", "link", "del", v.Host).Run()
-		exec.Command("ip", "netns", "del", v.NS).Run()
-	})
-	v.create(t)
-	return v
-}
-
-// create (re-)creates the pair with the same names and addresses.
-func (v *vethNS) create(t *testing.T) {
-	t.Helper()
-	peer := v.Host[:len(v.Host)-1] + "b"
-	ipCmd(t, "link", "add", v.Host, "type", "veth", "peer", "name", peer, "netns", v.NS)
-	ipCmd(t, "addr", "add", v.prefix+"1/24", "dev", v.Host)
-	ipCmd(t, "link", "set", v.Host, "up")
-	ipCmd(t, "-n", v.NS, "addr", "add", v.Peer+"/24", "dev", peer)
-	ipCmd(t, "-n", v.NS, "link", "set", peer, "up")
-	ipCmd(t, "-n", v.NS, "link", "set", "lo", "up")
-}
-
-// remove deletes the pair (both ends go).
-func (v *vethNS) remove(t *testing.T) { ipCmd(t, "link", "del", v.Host) }
 
 // knock sends a SYN to the peer's port; nothing listens there, so the
 // peer answers with a RST: two frames on the host end.
-func (v *vethNS) knock(port uint16) {
+func knock(v *vethtest.Pair, port uint16) {
 	c, err := net.DialTimeout("tcp", fmt.Sprintf("%s:%d", v.Peer, port), time.Second)
 	if err == nil {
 		c.Close()
@@ -89,14 +31,14 @@ func TestLiveInterfaceDeleted(t *testing.T) {
 		if noRing {
 			id = 1
 		}
-		v := newVethNS(t, id)
+		v := vethtest.New(t, "zkf", 231, id)
 		const port = 2181
 		l, err := OpenLive(v.Host, Config{ZKPorts: []uint16{port}, NoRing: noRing, ReadTimeout: 100 * time.Millisecond, RingBlocks: 2})
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer l.Close()
-		v.knock(port)
+		knock(v, port)
 		got := 0
 		deadline := time.Now().Add(3 * time.Second)
 		for got < 2 && time.Now().Before(deadline) {
@@ -107,7 +49,7 @@ func TestLiveInterfaceDeleted(t *testing.T) {
 		if got < 2 {
 			t.Fatalf("read %d frames of the SYN and RST, want 2", got)
 		}
-		v.remove(t)
+		v.Remove(t)
 		// The ring just stays empty: reads time out and the socket's
 		// pending error says why. recvmsg returns the error itself.
 		timeouts := 0
@@ -162,7 +104,7 @@ func TestReopenerVethRecreated(t *testing.T) {
 		if noRing {
 			id = 3
 		}
-		v := newVethNS(t, id)
+		v := vethtest.New(t, "zkf", 231, id)
 		const port = 2181
 		lost := make(chan error, 4)
 		back := make(chan time.Duration, 4)
@@ -192,10 +134,10 @@ func TestReopenerVethRecreated(t *testing.T) {
 				t.Fatalf("read %d frames, want %d", got, want)
 			}
 		}
-		v.knock(port)
+		knock(v, port)
 		readFrames(2)
 
-		v.remove(t)
+		v.Remove(t)
 		readFrames(0) // 3s of timeouts only, however the interface went
 		select {
 		case err := <-lost:
@@ -209,7 +151,7 @@ func TestReopenerVethRecreated(t *testing.T) {
 			t.Errorf("while lost: Stats %+v, want Lost, Down >= 2s, no reopen", st)
 		}
 
-		v.create(t)
+		v.Create(t)
 		// Traffic before the reopen is not seen: wait for it.
 		var gap time.Duration
 		for deadline := time.Now().Add(3 * time.Second); gap == 0; {
@@ -224,8 +166,8 @@ func TestReopenerVethRecreated(t *testing.T) {
 			default:
 			}
 		}
-		v.knock(port)
-		v.knock(port)
+		knock(v, port)
+		knock(v, port)
 		readFrames(4)
 		st := r.Stats()
 		if st.Lost || st.Reopens != 1 || st.Down != gap || gap < 3*time.Second || st.Frames != 6 {
@@ -241,7 +183,7 @@ func TestReopenerVethRecreated(t *testing.T) {
 // is a loss too; while it is down no reopen is counted, however many
 // attempts are made, and the capture comes back when it is up.
 func TestReopenerLinkDownUp(t *testing.T) {
-	v := newVethNS(t, 4)
+	v := vethtest.New(t, "zkf", 231, 4)
 	const port = 2181
 	var losses, backs int
 	r, err := OpenReopening(v.Host, Config{ZKPorts: []uint16{port}, ReadTimeout: 50 * time.Millisecond, RingBlocks: 2},
@@ -264,18 +206,18 @@ func TestReopenerLinkDownUp(t *testing.T) {
 		}
 		return frames
 	}
-	ipCmd(t, "link", "set", v.Host, "down")
+	vethtest.IP(t, "link", "set", v.Host, "down")
 	readFor(time.Second) // ten retries while down
 	if st := r.Stats(); losses != 1 || backs != 0 || !st.Lost || st.Reopens != 0 {
 		t.Fatalf("while down: %d losses, %d reopens reported, Stats %+v; want 1 loss, no reopen", losses, backs, st)
 	}
-	ipCmd(t, "link", "set", v.Host, "up")
-	ipCmd(t, "-n", v.NS, "link", "set", v.Host[:len(v.Host)-1]+"b", "up")
+	vethtest.IP(t, "link", "set", v.Host, "up")
+	vethtest.IP(t, "-n", v.NS, "link", "set", v.PeerIface, "up")
 	for deadline := time.Now().Add(3 * time.Second); backs == 0 && time.Now().Before(deadline); {
 		readFor(50 * time.Millisecond)
 	}
 	time.Sleep(200 * time.Millisecond) // the peer's carrier comes up
-	go v.knock(port)
+	go knock(v, port)
 	if n := readFor(time.Second); n != 2 {
 		t.Errorf("read %d frames after the link came up, want the SYN and RST", n)
 	}

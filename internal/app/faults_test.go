@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -23,6 +22,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/zktap/zktap/config"
+	"github.com/zktap/zktap/internal/vethtest"
 	"github.com/zktap/zktap/internal/zkload/workload"
 	"github.com/zktap/zktap/internal/zktest"
 )
@@ -111,43 +111,6 @@ func smallWork(root string) workload.Spec {
 	return workload.Spec{Root: root, Children: 100, BigSize: 64 << 10, Pipelined: 50}
 }
 
-// vethNS is a veth pair: Host stays in this network namespace with address
-// 10.232.N.1, its peer lives in namespace NS with Peer (10.232.N.2), so that
-// traffic to Peer crosses Host.
-type vethNS struct {
-	Host, NS, Peer string
-}
-
-func ip(t *testing.T, args ...string) {
-	t.Helper()
-	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-		t.Fatalf("ip %s: %v: %s", strings.Join(args, " "), err, out)
-	}
-}
-
-func newVethNS(t *testing.T) *vethNS {
-	t.Helper()
-	if _, err := exec.LookPath("ip"); err != nil {
-		t.Skip("skipping: no ip(8) command to create a veth pair")
-	}
-	id := os.Getpid() % 100000
-	v := &vethNS{
-		Host: fmt.Sprintf("zkt%da", id),
-		NS:   fmt.Sprintf("zktap-faults-%d", id),
-		Peer: fmt.Sprintf("10.232.%d.2", id%250),
-	}
-	ip(t, "netns", "add", v.NS)
-	t.Cleanup(func() {
-		if t.Failed() {
-			v.diagnose(t)
-		}
-		exec.Command("ip", "link", "del", v.Host).Run()
-		exec.Command("ip", "netns", "del", v.NS).Run()
-	})
-	v.create(t)
-	return v
-}
-
 // waitPath waits until ZooKeeper answers ruok at addr, through the veth
 // and the namespace proxy, so that a broken set-up fails here, saying so,
 // rather than as a workload without a session (which is how ZooKeeper
@@ -178,32 +141,6 @@ func waitPath(t *testing.T, addr string) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	t.Fatalf("ZooKeeper never answered ruok at %s through the veth and proxy within 15 s: %v", addr, last)
-}
-
-// diagnose logs the state of both ends of the pair, for a test that
-// failed: links, addresses, neighbours and TCP sockets on each side.
-func (v *vethNS) diagnose(t *testing.T) {
-	for _, args := range [][]string{
-		{"ip", "-d", "link", "show", v.Host}, {"ip", "addr", "show", v.Host}, {"ip", "neigh", "show", "dev", v.Host},
-		{"ip", "-n", v.NS, "-d", "link"}, {"ip", "-n", v.NS, "addr"}, {"ip", "-n", v.NS, "neigh"},
-		{"ip", "route", "get", v.Peer}, {"ss", "-tanpi"}, {"ip", "netns", "exec", v.NS, "ss", "-tanpi"},
-		{"nstat", "-az", "TcpExtListenDrops", "TcpExtListenOverflows", "TcpAttemptFails", "TcpRetransSegs", "TcpExtTCPSynRetrans"},
-	} {
-		out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-		t.Logf("diagnose: %s (err %v):\n%s", strings.Join(args, " "), err, out)
-	}
-}
-
-// create (re-)creates the pair under the same names and addresses.
-func (v *vethNS) create(t *testing.T) {
-	t.Helper()
-	peer := strings.TrimSuffix(v.Host, "a") + "b"
-	prefix := strings.TrimSuffix(v.Peer, "2")
-	ip(t, "link", "add", v.Host, "type", "veth", "peer", "name", peer, "netns", v.NS)
-	ip(t, "addr", "add", prefix+"1/24", "dev", v.Host)
-	ip(t, "link", "set", v.Host, "up")
-	ip(t, "-n", v.NS, "addr", "add", v.Peer+"/24", "dev", peer)
-	ip(t, "-n", v.NS, "link", "set", peer, "up")
 }
 
 // setnsSyscall is setns(2)'s number: package syscall lacks SYS_SETNS on
@@ -306,7 +243,7 @@ func proxyFromNS(t *testing.T, ns string, port int, target string) {
 // exactly as before the loss.
 func TestFaultInterfaceRecreated(t *testing.T) {
 	requireRoot(t)
-	v := newVethNS(t)
+	v := vethtest.New(t, "zkt", 232, 0)
 	srv := zktest.StartStandalone(t, zktest.Options{})
 	const port = 2181 // in the namespace; the server itself is on lo
 	proxyFromNS(t, v.NS, port, srv.Addr)
@@ -325,7 +262,7 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 	}
 
 	lost := time.Now()
-	ip(t, "link", "del", v.Host)
+	v.Remove(t)
 	waitFor(t, 5*time.Second, "zktap_capture_up to fall to 0", func() bool {
 		return metricValue(t, base, "zktap_capture_up") == 0
 	})
@@ -338,7 +275,7 @@ func TestFaultInterfaceRecreated(t *testing.T) {
 		t.Errorf("%v reopens while the interface is gone", n)
 	}
 
-	v.create(t)
+	v.Create(t)
 	waitFor(t, 5*time.Second, "the capture to be reopened", func() bool {
 		return metricValue(t, base, "zktap_capture_up") == 1
 	})
