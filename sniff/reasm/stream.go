@@ -210,6 +210,18 @@ func (s *Stream) segment(seq uint32, p []byte, ts time.Time, c Consumer) {
 				cut = min(cut, diff(s.held[0].start, seq))
 			}
 			n := s.offer(p[:cut], ts, c)
+			if n >= cut && len(s.held) == 0 {
+				// What advance and deliver do when nothing is held, without
+				// calling them: the common case, once per segment.
+				s.base += uint32(cut)
+				s.off = 0
+				s.skip = n - cut
+				if len(s.buf) > 0 {
+					s.shrink()
+				}
+				p, seq = p[cut:], seq+uint32(cut)
+				continue
+			}
 			if n >= cut {
 				s.advance(cut)
 				s.skip = n - cut
@@ -346,7 +358,7 @@ func (s *Stream) deliver(c Consumer) {
 		s.advance(len(b))
 		s.skip = n - len(b)
 	}
-	if len(s.held) == 0 {
+	if len(s.held) == 0 && len(s.buf) > 0 { // shrink has nothing to do without a buffer
 		s.shrink()
 	}
 }
@@ -504,6 +516,14 @@ func (s *Stream) resolve(seq uint32, n int, c Consumer) {
 // Without held data nothing is done: the bytes may still be on their way
 // through the capture.
 func (s *Stream) Acked(ack uint32, c Consumer) {
+	// Kept small enough to inline: it is called for nearly every segment,
+	// and mostly nothing is held.
+	if len(s.held) > 0 {
+		s.acked(ack, c)
+	}
+}
+
+func (s *Stream) acked(ack uint32, c Consumer) {
 	if !s.started {
 		return
 	}
