@@ -109,3 +109,34 @@ func TestPanicGuard(t *testing.T) {
 		})
 	}
 }
+
+// flushBoomSink panics when flushed, outside any segment.
+type flushBoomSink struct{ boomSink }
+
+func (flushBoomSink) Flush() { panic("flush boom") }
+
+// TestPanicOutsideSegment shows that the guard swallows only panics from
+// handling a segment: one from elsewhere in the inline capture loop (here
+// the sink's Flush) still reaches the caller. Swallowing it would loop on
+// the same failure, or hide a bug that is not a decoder's.
+func TestPanicOutsideSegment(t *testing.T) {
+	clk := newClock()
+	var pkts []pkt
+	c := newTCPConn(clientAddr(1), zkServer, clk, func(p pkt) { pkts = append(pkts, p) })
+	c.handshake()
+	c.send(proto.ToServer, zkConnReq(), 1460)
+	var mu sync.Mutex
+	var msgs []msgKey
+	cfg := pipeline.Config{Workers: 1, Inline: true, Blocking: true, ZKPorts: []uint16{zkServer.Port()}}
+	p := pipeline.New(cfg, func(int) proto.Sink { return flushBoomSink{boomSink{mu: &mu, msgs: &msgs}} }, &proto.Counters{})
+	defer func() {
+		if r := recover(); r != "flush boom" {
+			t.Errorf("Run's panic = %v, want the sink's \"flush boom\"", r)
+		}
+		if h := p.Health(); h.DecoderPanics != 0 {
+			t.Errorf("DecoderPanics = %d for a panic outside a segment, want 0", h.DecoderPanics)
+		}
+	}()
+	p.Run(context.Background(), sliceSource(pkts))
+	t.Error("Run returned; want the sink's panic")
+}
