@@ -222,3 +222,21 @@ func TestSummarise(t *testing.T) {
 		t.Errorf("summary (-want +got):\n%s", diff)
 	}
 }
+
+func TestRoundDiffs(t *testing.T) {
+	ph := func(round int, mix, capture string, ops float64) Phase {
+		return Phase{Round: round, Mix: mix, Capture: capture, Load: loadResult{OpsPerSec: ops}}
+	}
+	phases := []Phase{
+		ph(1, mixWrite, capNone, 999), ph(1, mixWrite, capTcpdump, 100), ph(1, mixWrite, capZktap, 98),
+		ph(1, mixRead, capTcpdump, 10), ph(1, mixRead, capZktap, 20),
+		ph(2, mixWrite, capZktap, 105), ph(2, mixWrite, capBoth, 1), ph(2, mixWrite, capTcpdump, 100),
+		ph(3, mixWrite, capZktap, 50), // no tcpdump phase in round 3: left out
+	}
+	if got, want := roundDiffs(phases, mixWrite), " (by round: -2.0 %, +5.0 %)"; got != want {
+		t.Errorf("roundDiffs(write) = %q, want %q", got, want)
+	}
+	if got := roundDiffs(phases[:1], mixWrite); got != "" {
+		t.Errorf("roundDiffs without a pair = %q, want empty", got)
+	}
+}

@@ -699,6 +699,41 @@ func connsTest(ctx context.Context, o options, addr, zkPort string) (*ConnsResul
 	return cr, nil
 }
 
+// roundDiffs lists, for each round of mix, ZooKeeper's ops/s under zktap
+// against under tcpdump as a signed percentage: the rounds' spread says
+// whether the difference of the totals stands out from the noise.
+func roundDiffs(phases []Phase, mix string) string {
+	type pair struct{ zt, td float64 }
+	var rounds []int
+	by := map[int]*pair{}
+	for _, p := range phases {
+		if p.Mix != mix || (p.Capture != capZktap && p.Capture != capTcpdump) {
+			continue
+		}
+		q := by[p.Round]
+		if q == nil {
+			q = &pair{}
+			by[p.Round] = q
+			rounds = append(rounds, p.Round)
+		}
+		if p.Capture == capZktap {
+			q.zt = p.Load.OpsPerSec
+		} else {
+			q.td = p.Load.OpsPerSec
+		}
+	}
+	var parts []string
+	for _, n := range rounds {
+		if q := by[n]; q.zt > 0 && q.td > 0 {
+			parts = append(parts, fmt.Sprintf("%+.1f %%", 100*(q.zt/q.td-1)))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return " (by round: " + strings.Join(parts, ", ") + ")"
+}
+
 // targets checks the run against issue 4's targets.
 func targets(r *Results) []Target {
 	var ts []Target
@@ -736,7 +771,7 @@ func targets(r *Results) []Target {
 		pz, ok2 := byKey[mix+"/"+capZktap]
 		if ok1 && ok2 {
 			add(mix+": ZooKeeper ops/s under zktap >= under tcpdump",
-				fmt.Sprintf("%.0f vs %.0f", pz.Load.OpsPerSec, pt.Load.OpsPerSec), pz.Load.OpsPerSec >= pt.Load.OpsPerSec)
+				fmt.Sprintf("%.0f vs %.0f%s", pz.Load.OpsPerSec, pt.Load.OpsPerSec, roundDiffs(r.Phases, mix)), pz.Load.OpsPerSec >= pt.Load.OpsPerSec)
 		}
 	}
 	for _, off := range r.Offline {
