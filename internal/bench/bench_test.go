@@ -240,3 +240,51 @@ func TestRoundDiffs(t *testing.T) {
 		t.Errorf("roundDiffs without a pair = %q, want empty", got)
 	}
 }
+
+// TestBreakdown: the decode phases and the scrapes add up over the rounds,
+// and the per-mix line shows serve, decode-only and scrape side by side.
+func TestBreakdown(t *testing.T) {
+	phases := []Phase{
+		{Round: 1, Mix: mixWrite, Capture: capBoth,
+			Tcpdump: &TcpdumpPhase{CPU: 0.1}, Zktap: &ZktapPhase{CPU: 0.3, ScrapeCPU: 0.02}},
+		{Round: 1, Mix: mixWrite, Capture: capDecode,
+			Tcpdump: &TcpdumpPhase{CPU: 0.1}, Decode: &DecodePhase{CPU: 0.15, Frames: 10, KernelDrops: 1}},
+		{Round: 2, Mix: mixWrite, Capture: capDecode,
+			Tcpdump: &TcpdumpPhase{CPU: 0.3}, Decode: &DecodePhase{CPU: 0.45, Frames: 30}},
+		{Round: 2, Mix: mixWrite, Capture: capZktap, Zktap: &ZktapPhase{CPU: 0.5, ScrapeCPU: 0.04}},
+	}
+	for i := range phases {
+		phases[i].ratios()
+	}
+	if got := phases[1].DecodeOverTcpdump; got < 1.4999 || got > 1.5001 {
+		t.Errorf("round 1 decode/tcpdump = %v, want 1.5", got)
+	}
+	sum := summarise(phases)
+	var dec *Phase
+	for i := range sum {
+		if sum[i].Capture == capDecode {
+			dec = &sum[i]
+		}
+	}
+	if dec == nil || dec.Rounds != 2 || dec.Decode.Frames != 40 || dec.Decode.KernelDrops != 1 ||
+		dec.Decode.CPU < 0.5999 || dec.Decode.CPU > 0.6001 {
+		t.Fatalf("decode summary = %+v", dec)
+	}
+	var b strings.Builder
+	printBreakdown(&b, sum)
+	want := "write: zktap serve 3.00 x tcpdump; decoding only 1.50 x; one /metrics scrape 30.0 ms CPU\n"
+	if b.String() != want {
+		t.Errorf("breakdown = %q, want %q", b.String(), want)
+	}
+}
+
+func TestParseCaptureDone(t *testing.T) {
+	out := "time=2026-11-25T23:51:19.186Z level=INFO msg=\"capture done\" frames=1234 bytes=99 flows=3 kernel_drops=7 queue_drops=0 gaps=0\n"
+	frames, drops, err := parseCaptureDone(out)
+	if err != nil || frames != 1234 || drops != 7 {
+		t.Errorf("parseCaptureDone = %d, %d, %v; want 1234, 7, nil", frames, drops, err)
+	}
+	if _, _, err := parseCaptureDone("zktap: --iface: no such interface\n"); err == nil {
+		t.Error("parseCaptureDone of output without a summary: no error")
+	}
+}

@@ -51,7 +51,7 @@ func run(args []string) int {
 	fs.IntVar(&o.sessions, "sessions", 8, "load sessions")
 	fs.IntVar(&o.outstanding, "outstanding", 64, "requests in flight per session")
 	fs.StringVar(&mixes, "mixes", "read,write", "load mixes to run: read (exists/getData), write (setData/create/delete)")
-	fs.StringVar(&captures, "captures", "none,tcpdump,zktap,both", "capture phases of each mix")
+	fs.StringVar(&captures, "captures", "none,tcpdump,zktap,both,decode", "capture phases of each mix (decode: tcpdump beside a zktap that decodes but keeps no statistics)")
 	fs.IntVar(&o.conns, "conns", 10000, "concurrent client connections for the memory test (0 skips it)")
 	fs.IntVar(&o.paths, "paths", 1000000, "distinct paths in the synthesised capture (0 skips it)")
 	fs.IntVar(&o.maxPaths, "max-paths", 1000, "zktap --stats.max-paths for the paths test")
@@ -73,7 +73,7 @@ func run(args []string) int {
 	o.mixes = strings.Split(mixes, ",")
 	o.captures = strings.Split(captures, ",")
 	for _, c := range o.captures {
-		if c != capNone && c != capTcpdump && c != capZktap && c != capBoth {
+		if c != capNone && c != capTcpdump && c != capZktap && c != capBoth && c != capDecode {
 			fmt.Fprintf(os.Stderr, "bench: unknown capture phase %q\n", c)
 			return 2
 		}

@@ -293,3 +293,69 @@ func startZktap(ctx context.Context, dir, name, bin string, args ...string) (*zk
 	c.stop(syscall.SIGKILL)
 	return nil, errors.New("bench: zktap /healthz not ready within 30s: " + tail(c.output()))
 }
+
+// startDecodeOnly runs zktap dump on lo with a protocol filter that the
+// client port never matches (--proto fle): it captures, reassembles,
+// decodes and pairs every client message like zktap serve, but keeps no
+// statistics and prints nothing. It waits until the capture socket is open.
+func startDecodeOnly(ctx context.Context, dir, name, bin string, port int) (*child, error) {
+	c, err := start(dir, name, bin, "dump", "--iface", "lo", "--zk-ports", strconv.Itoa(port), "--proto", "fle")
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for !hasPacketSocket(c.pid()) {
+		if c.exited() {
+			return nil, fmt.Errorf("bench: %s exited: %s", name, tail(c.output()))
+		}
+		if time.Now().After(deadline) {
+			c.stop(syscall.SIGKILL)
+			return nil, fmt.Errorf("bench: %s opened no packet socket within 20 s", name)
+		}
+		select {
+		case <-ctx.Done():
+			c.stop(syscall.SIGKILL)
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return c, nil
+}
+
+// hasPacketSocket reports whether pid holds an AF_PACKET socket: one of its
+// descriptors is a socket whose inode /proc/net/packet lists.
+func hasPacketSocket(pid int) bool {
+	b, err := os.ReadFile("/proc/net/packet")
+	if err != nil {
+		return false
+	}
+	inodes := map[string]bool{}
+	for _, line := range strings.Split(string(b), "\n")[1:] {
+		if f := strings.Fields(line); len(f) > 0 {
+			inodes[f[len(f)-1]] = true
+		}
+	}
+	fds, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid))
+	for _, fd := range fds {
+		l, err := os.Readlink(fmt.Sprintf("/proc/%d/fd/%s", pid, fd.Name()))
+		if err == nil && strings.HasPrefix(l, "socket:[") && inodes[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] {
+			return true
+		}
+	}
+	return false
+}
+
+// captureDone matches the closing summary zktap logs at exit.
+var captureDone = regexp.MustCompile(`msg="capture done" frames=(\d+) .*kernel_drops=(\d+)`)
+
+// parseCaptureDone reads the frame and kernel-drop counts of zktap's
+// closing summary.
+func parseCaptureDone(out string) (frames, kernelDrops int64, err error) {
+	m := captureDone.FindStringSubmatch(out)
+	if m == nil {
+		return 0, 0, fmt.Errorf("bench: zktap printed no capture summary: %s", tail(out))
+	}
+	frames, _ = strconv.ParseInt(m[1], 10, 64)
+	kernelDrops, _ = strconv.ParseInt(m[2], 10, 64)
+	return frames, kernelDrops, nil
+}

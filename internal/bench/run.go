@@ -26,6 +26,12 @@ const (
 	capTcpdump = "tcpdump"
 	capZktap   = "zktap"
 	capBoth    = "both"
+	// capDecode runs tcpdump and a decode-only zktap at the same time:
+	// zktap dump --proto fle on the client port captures, reassembles,
+	// decodes and pairs every client message but keeps no statistics and
+	// prints nothing. Its CPU against tcpdump's is the floor under zktap
+	// serve's, so the table shows what the statistics add on top.
+	capDecode = "decode"
 )
 
 // Results is everything one run measured; it is the JSON file's schema.
@@ -58,7 +64,8 @@ type Machine struct {
 
 // Phase is one load run under one capture setup.
 type Phase struct {
-	Round           int           `json:"round"` // 0 in a summary
+	Round           int           `json:"round"`            // 0 in a summary
+	Rounds          int           `json:"rounds,omitempty"` // in a summary: the rounds it adds up
 	Mix             string        `json:"mix"`
 	Capture         string        `json:"capture"`
 	LoadAvg         float64       `json:"load_avg_1m"` // at the start of the phase
@@ -69,6 +76,7 @@ type Phase struct {
 	ZKCPU           float64       `json:"zookeeper_cpu_seconds"`
 	Tcpdump         *TcpdumpPhase `json:"tcpdump,omitempty"`
 	Zktap           *ZktapPhase   `json:"zktap,omitempty"`
+	Decode          *DecodePhase  `json:"zktap_decode_only,omitempty"`
 	// Ratios of CPU seconds over the same interval.
 	ZktapOverTcpdump float64 `json:"zktap_over_tcpdump_cpu,omitempty"`
 	ZktapOverZK      float64 `json:"zktap_over_zookeeper_cpu,omitempty"`
@@ -77,6 +85,15 @@ type Phase struct {
 	// (zktap_packets_total over tcpdump's "captured"); 1 means zktap kept
 	// exactly one copy of each lo packet, as libpcap does.
 	ZktapOverTcpdumpPackets float64 `json:"zktap_over_tcpdump_packets,omitempty"`
+	// DecodeOverTcpdump is the decode-only zktap's CPU over tcpdump's.
+	DecodeOverTcpdump float64 `json:"decode_only_over_tcpdump_cpu,omitempty"`
+}
+
+// DecodePhase is the decode-only zktap's share of a decode phase.
+type DecodePhase struct {
+	CPU         float64 `json:"cpu_seconds"`
+	Frames      int64   `json:"frames"` // from its closing summary
+	KernelDrops int64   `json:"kernel_drops"`
 }
 
 // TcpdumpPhase is tcpdump's share of a phase.
@@ -96,6 +113,11 @@ type ZktapPhase struct {
 	PeakRSSKiB   int64            `json:"peak_rss_kib"`
 	Requests     map[string]int64 `json:"requests"` // zookeeper_client_requests_total by op
 	CountsEqual  bool             `json:"counts_equal"`
+	// ScrapeCPU is the CPU zktap spent on one /metrics scrape after the
+	// load, measured around it. The phase's CPU includes the scrapes of
+	// the drain wait (at least one); a Prometheus scraping every 15 s
+	// costs this much per 15 s.
+	ScrapeCPU float64 `json:"scrape_cpu_seconds"`
 }
 
 // Offline is one offline decode of a capture file.
@@ -294,16 +316,22 @@ func progress(s string) {
 // phase runs one mix under one capture setup.
 func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture, tag string) (Phase, error) {
 	p := Phase{Mix: mix, Capture: capture, LoadAvg: loadAvg()}
-	var td *child
+	var td, dec *child
 	var zt *zktapProc
 	defer func() {
 		td.stop(syscall.SIGKILL)
+		dec.stop(syscall.SIGKILL)
 		if zt != nil {
 			zt.stop(syscall.SIGKILL)
 		}
 	}()
 	var err error
-	if capture == capTcpdump || capture == capBoth {
+	if capture == capDecode {
+		if dec, err = startDecodeOnly(ctx, o.tmp, "zktap-decode-"+tag, o.zktap, port); err != nil {
+			return p, err
+		}
+	}
+	if capture == capTcpdump || capture == capBoth || capture == capDecode {
 		if td, err = startTcpdump(ctx, o.tmp, "tcpdump-"+tag, "/dev/null", port, false); err != nil {
 			return p, err
 		}
@@ -316,9 +344,12 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 	}
 	lo0, _ := loPackets()
 	zk0, _ := cpuSeconds(zk.pid())
-	var td0, zt0 float64
+	var td0, zt0, dec0 float64
 	if td != nil {
 		td0, _ = threadCPUSeconds(td.pid())
+	}
+	if dec != nil {
+		dec0, _ = threadCPUSeconds(dec.pid())
 	}
 	if zt != nil {
 		zt0, _ = threadCPUSeconds(zt.pid())
@@ -353,15 +384,26 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 	p.LoPackets = lo1 - lo0
 	p.LoPacketsPerSec = float64(p.LoPackets) / p.Seconds
 	p.ZKCPU = zk1 - zk0
+	if dec != nil {
+		dec1, _ := threadCPUSeconds(dec.pid())
+		p.Decode = &DecodePhase{CPU: dec1 - dec0}
+		dec.stop(syscall.SIGINT)
+		var err error
+		if p.Decode.Frames, p.Decode.KernelDrops, err = parseCaptureDone(dec.output()); err != nil {
+			return p, err
+		}
+	}
 	if zt != nil {
 		zt1, _ := threadCPUSeconds(zt.pid())
 		final, err = scrape(ctx, zt.metrics)
 		if err != nil {
 			return p, err
 		}
+		zt2, _ := threadCPUSeconds(zt.pid())
 		hwm, _ := memKiB(zt.pid(), "VmHWM")
 		z := &ZktapPhase{
 			CPU:          zt1 - zt0,
+			ScrapeCPU:    zt2 - zt1,
 			Packets:      sum(final, "zktap_packets_total"),
 			Messages:     sum(final, "zktap_messages_total"),
 			KernelDrops:  sum(final, "zktap_drops_total", "where", "kernel"),
@@ -396,6 +438,9 @@ func (p *Phase) ratios() {
 	}
 	if p.Tcpdump != nil && p.ZKCPU > 0 {
 		p.TcpdumpOverZK = p.Tcpdump.CPU / p.ZKCPU
+	}
+	if p.Tcpdump != nil && p.Decode != nil && p.Tcpdump.CPU > 0 {
+		p.DecodeOverTcpdump = p.Decode.CPU / p.Tcpdump.CPU
 	}
 	if p.Tcpdump != nil && p.Zktap != nil {
 		if p.Tcpdump.CPU > 0 {
@@ -447,11 +492,20 @@ func summarise(phases []Phase) []Phase {
 			s.Tcpdump.Received += t.Received
 			s.Tcpdump.KernelDrops += t.KernelDrops
 		}
+		if d := p.Decode; d != nil {
+			if s.Decode == nil {
+				s.Decode = &DecodePhase{}
+			}
+			s.Decode.CPU += d.CPU
+			s.Decode.Frames += d.Frames
+			s.Decode.KernelDrops += d.KernelDrops
+		}
 		if z := p.Zktap; z != nil {
 			if s.Zktap == nil {
 				s.Zktap = &ZktapPhase{Requests: map[string]int64{}, CountsEqual: true}
 			}
 			s.Zktap.CPU += z.CPU
+			s.Zktap.ScrapeCPU += z.ScrapeCPU
 			s.Zktap.Packets += z.Packets
 			s.Zktap.Messages += z.Messages
 			s.Zktap.KernelDrops += z.KernelDrops
@@ -466,6 +520,7 @@ func summarise(phases []Phase) []Phase {
 	}
 	for k, i := range idx {
 		s := &out[i]
+		s.Rounds = rounds[k]
 		s.LoadAvg /= float64(rounds[k])
 		// Every round runs the same load time: the mean rate is total ops
 		// over total time.
@@ -792,6 +847,43 @@ func targets(r *Results) []Target {
 	return ts
 }
 
+// printBreakdown writes, per mix, zktap serve's CPU against tcpdump's next
+// to the decode-only zktap's and one scrape's, so that the table shows where
+// zktap's CPU goes: capture and decoding, statistics, exposition.
+func printBreakdown(w io.Writer, summary []Phase) {
+	by := map[string]Phase{}
+	var mixes []string
+	for _, p := range summary {
+		if !slices.Contains(mixes, p.Mix) {
+			mixes = append(mixes, p.Mix)
+		}
+		by[p.Mix+"/"+p.Capture] = p
+	}
+	for _, mix := range mixes {
+		var parts []string
+		if p, ok := by[mix+"/"+capBoth]; ok && p.ZktapOverTcpdump > 0 {
+			parts = append(parts, fmt.Sprintf("zktap serve %.2f x tcpdump", p.ZktapOverTcpdump))
+		}
+		if p, ok := by[mix+"/"+capDecode]; ok && p.DecodeOverTcpdump > 0 {
+			parts = append(parts, fmt.Sprintf("decoding only %.2f x", p.DecodeOverTcpdump))
+		}
+		var scrape float64
+		var n int
+		for _, c := range []string{capZktap, capBoth} {
+			if p, ok := by[mix+"/"+c]; ok && p.Zktap != nil {
+				scrape += p.Zktap.ScrapeCPU
+				n += p.Rounds
+			}
+		}
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("one /metrics scrape %.1f ms CPU", 1000*scrape/float64(n)))
+		}
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "%s: %s\n", mix, strings.Join(parts, "; "))
+		}
+	}
+}
+
 // printTable writes the human-readable summary.
 func printTable(w io.Writer, r *Results) {
 	bw := bufio.NewWriter(w)
@@ -827,11 +919,19 @@ func printTable(w io.Writer, r *Results) {
 		if p.ZktapOverTcpdump > 0 {
 			ratio = fmt.Sprintf("%.1f", p.ZktapOverTcpdump)
 		}
+		if d := p.Decode; d != nil {
+			zt, zk = fmt.Sprintf("%.2f", d.CPU), fmt.Sprint(d.KernelDrops)
+			if p.DecodeOverTcpdump > 0 {
+				ratio = fmt.Sprintf("%.1f", p.DecodeOverTcpdump)
+			}
+		}
 		fmt.Fprintf(bw, "%-5s %-6s %-8s %6.1f %9.0f %9.0f %8.2f | %8s %7s | %8s %7s %7s %7s %6s | %7s %7s\n",
 			round, p.Mix, p.Capture, p.LoadAvg, p.Load.OpsPerSec, p.LoPacketsPerSec, p.ZKCPU, td, tdd, zt, zk, zq, rss, eq, ratio, ratioZK)
 	}
-	fmt.Fprintf(bw, "(load: 1-min load average; cpu: CPU seconds over each %s load plus drain, \"all\" rows add the rounds up;\n td = tcpdump -w /dev/null, zt = zktap serve --iface lo; kdrp/qdrp: kernel and worker-queue drops)\n\n",
+	fmt.Fprintf(bw, "(load: 1-min load average; cpu: CPU seconds over each %s load plus drain, \"all\" rows add the rounds up;\n td = tcpdump -w /dev/null, zt = zktap serve --iface lo; kdrp/qdrp: kernel and worker-queue drops;\n decode: zt = zktap dump --iface lo --proto fle beside tcpdump, decoding every message, keeping no statistics)\n",
 		r.Settings["duration"])
+	printBreakdown(bw, r.Summary)
+	fmt.Fprintln(bw)
 
 	if len(r.Offline) > 0 {
 		fmt.Fprintf(bw, "%-12s %8s %9s %9s | %8s %8s %10s %7s %7s | %8s %8s | %6s %6s\n",
