@@ -245,7 +245,7 @@ func TestRoundDiffs(t *testing.T) {
 // and the per-mix line shows serve, decode-only and scrape side by side.
 func TestBreakdown(t *testing.T) {
 	phases := []Phase{
-		{Round: 1, Mix: mixWrite, Capture: capBoth,
+		{Round: 1, Mix: mixWrite, Capture: capBoth, Seconds: 30, // two scrape intervals
 			Tcpdump: &TcpdumpPhase{CPU: 0.1}, Zktap: &ZktapPhase{CPU: 0.3, ScrapeCPU: 0.02}},
 		{Round: 1, Mix: mixWrite, Capture: capDecode,
 			Tcpdump: &TcpdumpPhase{CPU: 0.1}, Decode: &DecodePhase{CPU: 0.15, Frames: 10, KernelDrops: 1}},
@@ -255,6 +255,9 @@ func TestBreakdown(t *testing.T) {
 	}
 	for i := range phases {
 		phases[i].ratios()
+	}
+	if got := phases[0].ZktapScrapedOverTcpdump; got < 3.3999 || got > 3.4001 {
+		t.Errorf("round 1 zktap with scrapes / tcpdump = %v, want (0.3 + 2 x 0.02) / 0.1 = 3.4", got)
 	}
 	if got := phases[1].DecodeOverTcpdump; got < 1.4999 || got > 1.5001 {
 		t.Errorf("round 1 decode/tcpdump = %v, want 1.5", got)
@@ -272,7 +275,7 @@ func TestBreakdown(t *testing.T) {
 	}
 	var b strings.Builder
 	printBreakdown(&b, sum)
-	want := "write: zktap serve 3.00 x tcpdump; decoding only 1.50 x; one /metrics scrape 30.0 ms CPU\n"
+	want := "write: zktap serve 3.00 x tcpdump (3.40 x scraped every 15s); decoding only 1.50 x; one /metrics scrape 30.0 ms CPU\n"
 	if b.String() != want {
 		t.Errorf("breakdown = %q, want %q", b.String(), want)
 	}

@@ -85,8 +85,20 @@ type Phase struct {
 	// (zktap_packets_total over tcpdump's "captured"); 1 means zktap kept
 	// exactly one copy of each lo packet, as libpcap does.
 	ZktapOverTcpdumpPackets float64 `json:"zktap_over_tcpdump_packets,omitempty"`
+	// ZktapScrapedOverTcpdump is ZktapScrapedCPU over tcpdump's CPU: the
+	// figure the CPU target is checked on.
+	ZktapScrapedOverTcpdump float64 `json:"zktap_with_scrapes_over_tcpdump_cpu,omitempty"`
 	// DecodeOverTcpdump is the decode-only zktap's CPU over tcpdump's.
 	DecodeOverTcpdump float64 `json:"decode_only_over_tcpdump_cpu,omitempty"`
+}
+
+// ZktapScrapedCPU is zktap's CPU over the phase plus one scrape per
+// scrapeInterval of the phase's time, as a Prometheus would cost it.
+func (p *Phase) ZktapScrapedCPU() float64 {
+	if p.Zktap == nil {
+		return 0
+	}
+	return p.Zktap.CPU + p.Zktap.ScrapeCPU*p.Seconds/scrapeInterval.Seconds()
 }
 
 // DecodePhase is the decode-only zktap's share of a decode phase.
@@ -118,6 +130,9 @@ type ZktapPhase struct {
 	// the drain wait (at least one); a Prometheus scraping every 15 s
 	// costs this much per 15 s.
 	ScrapeCPU float64 `json:"scrape_cpu_seconds"`
+	// CaughtUp is whether zktap's counts equalled the client's at the end
+	// of the drain, when its CPU was read; if not, that CPU is short.
+	CaughtUp bool `json:"caught_up_after_drain"`
 }
 
 // Offline is one offline decode of a capture file.
@@ -361,23 +376,16 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 		return p, err
 	}
 
-	// Drain: zktap may still be decoding its queue. Wait until its counts
-	// equal the client's, at most 5 s; without zktap wait 1 s, so that the
-	// capturers' CPU covers the same kind of interval.
+	// Drain: every setup waits the same second after the load, so that the
+	// capturers' CPU covers the same kind of interval. zktap has caught up
+	// by then: its ring hands over a block at least every ring timeout
+	// (100 ms). zktap's CPU is read before the bench scrapes it: the bench
+	// used to poll /metrics every 200 ms until the counts matched, and
+	// those scrapes (tens of ms of CPU each with thousands of series) were
+	// counted as zktap's capture cost. One scrape is measured instead, and
+	// the target adds one per scrapeInterval.
+	time.Sleep(time.Second)
 	var final []sample
-	if zt != nil {
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			final, err = scrape(ctx, zt.metrics)
-			if err == nil && countsEqual(p.Load.Requests, final) || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	} else {
-		time.Sleep(time.Second)
-	}
-
 	p.Seconds = time.Since(t0).Seconds()
 	lo1, _ := loPackets()
 	zk1, _ := cpuSeconds(zk.pid())
@@ -400,10 +408,21 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 			return p, err
 		}
 		zt2, _ := threadCPUSeconds(zt.pid())
+		caughtUp := countsEqual(p.Load.Requests, final)
+		// Behind after the drain: wait for the counts (at most 5 s) so that
+		// they can still be compared; the CPU above then misses some of
+		// zktap's work, and CaughtUp says so.
+		for deadline := time.Now().Add(5 * time.Second); !countsEqual(p.Load.Requests, final) && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			if final, err = scrape(ctx, zt.metrics); err != nil {
+				return p, err
+			}
+		}
 		hwm, _ := memKiB(zt.pid(), "VmHWM")
 		z := &ZktapPhase{
 			CPU:          zt1 - zt0,
 			ScrapeCPU:    zt2 - zt1,
+			CaughtUp:     caughtUp,
 			Packets:      sum(final, "zktap_packets_total"),
 			Messages:     sum(final, "zktap_messages_total"),
 			KernelDrops:  sum(final, "zktap_drops_total", "where", "kernel"),
@@ -431,10 +450,15 @@ func phase(ctx context.Context, o options, zk *zookeeper, port int, mix, capture
 	return p, nil
 }
 
+// scrapeInterval is the Prometheus scrape interval the CPU target assumes:
+// zktap's CPU over a phase plus one measured scrape per interval. 15 s is
+// shorter than Prometheus's default (1 m) and the kube-prometheus one (30 s).
+const scrapeInterval = 15 * time.Second
+
 // ratios fills in the ratios from the CPU seconds and packet counts.
 func (p *Phase) ratios() {
 	if p.Zktap != nil && p.ZKCPU > 0 {
-		p.ZktapOverZK = p.Zktap.CPU / p.ZKCPU
+		p.ZktapOverZK = p.ZktapScrapedCPU() / p.ZKCPU
 	}
 	if p.Tcpdump != nil && p.ZKCPU > 0 {
 		p.TcpdumpOverZK = p.Tcpdump.CPU / p.ZKCPU
@@ -445,6 +469,7 @@ func (p *Phase) ratios() {
 	if p.Tcpdump != nil && p.Zktap != nil {
 		if p.Tcpdump.CPU > 0 {
 			p.ZktapOverTcpdump = p.Zktap.CPU / p.Tcpdump.CPU
+			p.ZktapScrapedOverTcpdump = p.ZktapScrapedCPU() / p.Tcpdump.CPU
 		}
 		// "captured", not "received by filter": on lo the kernel hands
 		// libpcap both copies of each packet and libpcap drops the outgoing
@@ -502,7 +527,7 @@ func summarise(phases []Phase) []Phase {
 		}
 		if z := p.Zktap; z != nil {
 			if s.Zktap == nil {
-				s.Zktap = &ZktapPhase{Requests: map[string]int64{}, CountsEqual: true}
+				s.Zktap = &ZktapPhase{Requests: map[string]int64{}, CountsEqual: true, CaughtUp: true}
 			}
 			s.Zktap.CPU += z.CPU
 			s.Zktap.ScrapeCPU += z.ScrapeCPU
@@ -516,6 +541,7 @@ func summarise(phases []Phase) []Phase {
 				s.Zktap.Requests[op] += n
 			}
 			s.Zktap.CountsEqual = s.Zktap.CountsEqual && z.CountsEqual
+			s.Zktap.CaughtUp = s.Zktap.CaughtUp && z.CaughtUp
 		}
 	}
 	for k, i := range idx {
@@ -804,6 +830,13 @@ func targets(r *Results) []Target {
 		}
 	}
 	if nz > 0 {
+		behind := 0
+		for _, p := range r.Phases {
+			if p.Zktap != nil && !p.Zktap.CaughtUp {
+				behind++
+			}
+		}
+		add("zktap: caught up within the 1 s drain (its CPU covers all its work)", fmt.Sprintf("%d phases behind", behind), behind == 0)
 		add("zktap: zero kernel and queue drops at full load", fmt.Sprintf("kernel %.0f, queue %.0f", kdrops, qdrops), kdrops == 0 && qdrops == 0)
 		add("zktap: request counts equal the client's", fmt.Sprint(equal), equal)
 	}
@@ -813,13 +846,14 @@ func targets(r *Results) []Target {
 	}
 	for _, mix := range []string{mixRead, mixWrite} {
 		if p, ok := byKey[mix+"/"+capBoth]; ok && p.Zktap != nil && p.Tcpdump != nil {
-			add(mix+": zktap CPU <= 1.5 x tcpdump (same traffic, same time)",
-				fmt.Sprintf("%.2f s / %.2f s = %.1f", p.Zktap.CPU, p.Tcpdump.CPU, p.ZktapOverTcpdump), p.ZktapOverTcpdump <= 1.5)
+			add(mix+": zktap CPU <= 1.5 x tcpdump (same traffic, same time; zktap scraped every "+scrapeInterval.String()+")",
+				fmt.Sprintf("%.2f s / %.2f s = %.1f (%.1f without scrapes)", p.ZktapScrapedCPU(), p.Tcpdump.CPU, p.ZktapScrapedOverTcpdump, p.ZktapOverTcpdump),
+				p.ZktapScrapedOverTcpdump <= 1.5)
 		}
 		for _, c := range []string{capZktap, capBoth} {
 			if p, ok := byKey[mix+"/"+c]; ok && p.Zktap != nil {
-				add(mix+"/"+c+": zktap CPU <= 0.1 x ZooKeeper",
-					fmt.Sprintf("%.2f s / %.2f s = %.3f", p.Zktap.CPU, p.ZKCPU, p.ZktapOverZK), p.ZktapOverZK <= 0.1)
+				add(mix+"/"+c+": zktap CPU (scraped every "+scrapeInterval.String()+") <= 0.1 x ZooKeeper",
+					fmt.Sprintf("%.2f s / %.2f s = %.3f", p.ZktapScrapedCPU(), p.ZKCPU, p.ZktapOverZK), p.ZktapOverZK <= 0.1)
 			}
 		}
 		pt, ok1 := byKey[mix+"/"+capTcpdump]
@@ -862,7 +896,7 @@ func printBreakdown(w io.Writer, summary []Phase) {
 	for _, mix := range mixes {
 		var parts []string
 		if p, ok := by[mix+"/"+capBoth]; ok && p.ZktapOverTcpdump > 0 {
-			parts = append(parts, fmt.Sprintf("zktap serve %.2f x tcpdump", p.ZktapOverTcpdump))
+			parts = append(parts, fmt.Sprintf("zktap serve %.2f x tcpdump (%.2f x scraped every %s)", p.ZktapOverTcpdump, p.ZktapScrapedOverTcpdump, scrapeInterval))
 		}
 		if p, ok := by[mix+"/"+capDecode]; ok && p.DecodeOverTcpdump > 0 {
 			parts = append(parts, fmt.Sprintf("decoding only %.2f x", p.DecodeOverTcpdump))
