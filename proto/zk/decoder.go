@@ -548,7 +548,9 @@ func (d *Decoder) reply(b []byte, ts time.Time, size int) {
 	p := d.q.at(0)
 	info := lookupOp(p.op) // once for the name and the validity
 	m.Op = info.opName()
-	m.Path = p.path
+	if p.hasPath { // else nil, as on the request
+		m.Path = p.path
+	}
 	// Capture times carry no monotonic reading and lie well inside
 	// UnixNano's range (pcap and ring seconds are 32-bit), so a plain
 	// difference is exact, without Sub's overflow checks (a few per cent

@@ -10,12 +10,15 @@ const maxStoredPath = 1024
 
 // pending is one outstanding request. path is reused storage owned by the
 // slot: entries are swapped, never copied by value into a second slot.
+// Emptied storage is not nil, so hasPath tells a request with a path (the
+// empty string included) from one without.
 type pending struct {
-	xid  int32
-	op   int32
-	ts   time.Time
-	path []byte
-	tag  uint64 // the sink's SinkTag on the request, for its reply
+	xid     int32
+	op      int32
+	ts      time.Time
+	path    []byte
+	hasPath bool
+	tag     uint64 // the sink's SinkTag on the request, for its reply
 }
 
 // pendingQueue is a FIFO of outstanding requests in a ring that grows up to
@@ -56,6 +59,7 @@ func (q *pendingQueue) push(xid, op int32, ts time.Time, path []byte) (p *pendin
 		path = path[:maxStoredPath]
 	}
 	p.path = append(p.path[:0], path...)
+	p.hasPath = path != nil
 	return p, dropped
 }
 
