@@ -24,6 +24,7 @@ func run(args []string) int {
 	out := fs.String("out", "", "write the JSON report to this file (default standard output)")
 	parts := fs.String("parts", strings.Join(workload.AllParts, ","), "comma-separated workload parts to run, in order")
 	isLoad := fs.Bool("load", false, "run the pipelined exists load instead of the workload")
+	isNewOps := fs.Bool("newops", false, "run the raw-frame workload of ZooKeeper 3.6+ operations (addWatch, multiRead, whoAmI, createTTL...) instead; -root defaults to /newops")
 	fs.StringVar(&spec.Root, "root", "/zkload", "parent node of the workload (must not exist)")
 	fs.IntVar(&spec.Iterations, "iterations", 1, "times the basic reads repeat")
 	fs.IntVar(&spec.Pipelined, "pipelined", 200, "concurrent exists in the pipelined part")
@@ -40,11 +41,20 @@ func run(args []string) int {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	var rep workload.Report
+	var rep any
 	var err error
-	if *isLoad {
+	switch {
+	case *isNewOps:
+		root := ""
+		fs.Visit(func(f *flag.Flag) {
+			if f.Name == "root" {
+				root = spec.Root
+			}
+		})
+		rep, err = workload.RunNewOps(ctx, *server, workload.NewOpsSpec{Root: root})
+	case *isLoad:
 		rep, err = workload.Load(ctx, *server, load)
-	} else {
+	default:
 		rep, err = workload.Run(ctx, *server, spec)
 	}
 	b, jerr := json.MarshalIndent(rep, "", "  ")
@@ -63,8 +73,8 @@ func run(args []string) int {
 		fmt.Fprintln(os.Stderr, "zkload:", err)
 		return 1
 	}
-	if *isLoad {
-		fmt.Fprintf(os.Stderr, "zkload: %d ops in %.1fs: %.0f ops/s\n", rep.Ops, rep.Seconds, rep.OpsPerSecond)
+	if r, ok := rep.(workload.Report); ok && *isLoad {
+		fmt.Fprintf(os.Stderr, "zkload: %d ops in %.1fs: %.0f ops/s\n", r.Ops, r.Seconds, r.OpsPerSecond)
 	}
 	return 0
 }
