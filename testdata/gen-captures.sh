@@ -3,13 +3,23 @@
 # package, see testdata/setup.sh) driven by the known workload of internal/zkload.
 # Run it as root from anywhere inside the repository:
 #
-#	sudo testdata/gen-captures.sh
+#	sudo testdata/gen-captures.sh          # every capture
+#	sudo testdata/gen-captures.sh newops   # only newops.pcap (+ newops.json)
 #
 # It starts its own servers (standalone on 127.0.0.1:2181, an ensemble on
 # 127.0.0.1-3:2181/2888/3888, a standalone in a network namespace), so nothing else may
 # use those ports while it runs. Everything it starts is stopped on exit, and the network
 # namespaces it creates are deleted.
 set -euo pipefail
+
+WHAT=${1:-all}
+case "$WHAT" in
+all | newops) ;;
+*)
+	echo "usage: gen-captures.sh [all|newops]" >&2
+	exit 2
+	;;
+esac
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -59,10 +69,11 @@ srvr() {
 # mode HOST PORT [NETNS] prints the server's Mode (standalone, leader, follower) or nothing.
 mode() { srvr "$@" | sed -n 's/^Mode: //p'; }
 
-# zk_start NAME HOST CLIENTPORT NETNS MYID MEMBERS starts a server in its own process
-# group and sets ZK_PID. MYID 0 means standalone.
+# zk_start NAME HOST CLIENTPORT NETNS MYID MEMBERS [JVMFLAG...] starts a server in its
+# own process group and sets ZK_PID. MYID 0 means standalone.
 zk_start() {
 	local name=$1 host=$2 port=$3 ns=$4 id=$5 members=$6 dir=$WORK/$1
+	shift 6
 	mkdir -p "$dir/data"
 	cat >"$dir/zoo.cfg" <<-CFG
 		tickTime=2000
@@ -80,7 +91,7 @@ zk_start() {
 		echo "$id" >"$dir/data/myid"
 	fi
 	# setsid gives the JVM its own process group (setsid and ip netns exec both exec in place).
-	setsid bash -c 'exec "$@"' zk ${ns:+ip netns exec "$ns"} java -Xmx256m -Djute.maxbuffer=4194304 \
+	setsid bash -c 'exec "$@"' zk ${ns:+ip netns exec "$ns"} java -Xmx256m -Djute.maxbuffer=4194304 "$@" \
 		-cp "$ZKCP" org.apache.zookeeper.server.quorum.QuorumPeerMain "$dir/zoo.cfg" \
 		>"$dir/zookeeper.log" 2>&1 &
 	ZK_PID=$!
@@ -125,7 +136,29 @@ cap_stop() {
 	wait "$1" || true
 }
 
+# gen_newops captures the raw-frame workload of ZooKeeper 3.6+ operations go-zookeeper
+# cannot send, on a standalone server of its own with TTL nodes enabled.
+gen_newops() {
+	log "standalone server with extended types on 127.0.0.1:2181"
+	zk_start newops 127.0.0.1 2181 "" 0 "" -Dzookeeper.extendedTypesEnabled=true
+	local pid=$ZK_PID
+	zk_wait 127.0.0.1 2181
+	log "newops.pcap"
+	cap_start lo "$OUT/newops.pcap" "tcp port 2181"
+	"$WORK/zkload" -server 127.0.0.1:2181 -newops -out "$OUT/newops.json"
+	cap_stop "$TD_PID"
+	zk_kill "$pid"
+}
+
 mkdir -p "$OUT"
+if [ "$WHAT" = newops ]; then
+	rm -f "$OUT"/newops.pcap "$OUT"/newops.json
+	gen_newops
+	chmod a+r "$OUT"/newops.*
+	log "done:"
+	ls -l "$OUT"/newops.* >&2
+	exit 0
+fi
 rm -f "$OUT"/*.pcap "$OUT"/*.json "$OUT"/ensemble.txt
 
 # ---- standalone on lo: workload, pipelined, midstream ----
@@ -220,6 +253,9 @@ cat >"$OUT/ensemble.txt" <<-TXT
 	client session through follower: server.$FOLLOWER (127.0.0.$FOLLOWER)
 	new leader: server.$NEWLEADER (127.0.0.$NEWLEADER)
 TXT
+
+# ---- standalone with extended types on lo: newops ----
+gen_newops
 
 # ---- rewritten captures, derived from workload.pcap with fixed seeds ----
 log "reordered, duplicated, dropped"
