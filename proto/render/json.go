@@ -133,7 +133,7 @@ func hasData(op string, k proto.Kind) bool {
 // hasChildren tells the ops whose zero child count is worth printing.
 func hasChildren(op string) bool {
 	switch op {
-	case "getChildren", "getChildren2", "getAllChildrenNumber":
+	case "getChildren", "getChildren2", "getAllChildrenNumber", "getEphemerals":
 		return true
 	}
 	return false

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -327,4 +328,27 @@ func coerced(t testing.TB, b []byte) string {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// TestEmptyChildList: a reply listing no children (or no ephemerals) says
+// so with a zero count in both formats, rather than looking like a reply
+// that carries no list; a reply of an op without a list prints none.
+func TestEmptyChildList(t *testing.T) {
+	for _, op := range []string{"getChildren", "getChildren2", "getAllChildrenNumber", "getEphemerals", "getData"} {
+		m := &proto.Message{Proto: proto.ZK, Kind: proto.Reply, Op: op, Path: []byte("/x")}
+		m.Reset()
+		m.Proto, m.Kind, m.Op, m.Path = proto.ZK, proto.Reply, op, []byte("/x")
+		if op != "getData" {
+			m.ZK.Children = 0
+		}
+		want := op != "getData"
+		js := string(AppendJSON(nil, m, Options{}))
+		if got := strings.Contains(js, `"children":0`); got != want {
+			t.Errorf("%s reply JSON %s: children 0 printed %v, want %v", op, js, got, want)
+		}
+		txt := string(AppendText(nil, m, Options{}))
+		if got := strings.Contains(txt, " children=0"); got != want {
+			t.Errorf("%s reply text %q: children=0 printed %v, want %v", op, txt, got, want)
+		}
+	}
 }
