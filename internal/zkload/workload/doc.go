@@ -2,6 +2,12 @@
 // and reports exactly what went over the wire, so that tests can compare what zktap
 // decoded from a capture with what the client really sent.
 //
+// go-zookeeper speaks the protocol of ZooKeeper 3.5. The operations of 3.6 and later
+// (addWatch with its persistent watches, checkWatches, removeWatches, multiRead, whoAmI,
+// createTTL, createContainer, getEphemerals, getAllChildrenNumber, setWatches2) are sent
+// by RunNewOps, a raw-frame client framing requests as the Java client does, which
+// reports in the same format.
+//
 // # Counting
 //
 // Every connection the client opens is wrapped by a tap that splits both directions into
