@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"io"
+	"runtime"
 	"sync"
 
 	"github.com/zktap/zktap/proto"
@@ -63,6 +64,19 @@ func (d *dumpSink) Emit(m *proto.Message) {
 	}
 }
 
+// render is Emit for a file, without the filter: stage 2 of a two-stage
+// dump (dumpstage.go), whose stage 1 has filtered m already.
+func (d *dumpSink) render(m *proto.Message) {
+	if d.o.JSON {
+		d.buf = d.enc.AppendJSON(d.buf, m)
+	} else {
+		d.buf = d.enc.AppendText(d.buf, m)
+	}
+	if len(d.buf) >= dumpChunk {
+		d.write()
+	}
+}
+
 // write writes the collected lines under the shared mutex.
 func (d *dumpSink) write() {
 	if len(d.buf) == 0 {
@@ -75,11 +89,43 @@ func (d *dumpSink) write() {
 }
 
 // Dump decodes src and writes every message that passes the filter to out.
+// A file's dump renders on a second core when it can (see twoStages); the
+// output is the same either way, byte for byte.
 func Dump(ctx context.Context, src *source, o DumpOptions, out io.Writer, ctr *proto.Counters) (pipeline.Health, error) {
+	return dump(ctx, src, &o, out, ctr, twoStages(src.live, o.Pipeline.Workers, runtime.GOMAXPROCS(0)))
+}
+
+// twoStages reports whether a dump runs in two stages (dumpstage.go): the
+// goroutine that decodes copies the messages that pass the filter, and
+// another renders and writes them. Only a file's dump with one worker and
+// more than one P does. The others render in the goroutine that decodes:
+//   - a live dump writes each line as it comes, for people and pipes that
+//     wait for it; batching lines would hold them back, and live traffic
+//     leaves the decoding goroutine idle most of the time anyway;
+//   - with GOMAXPROCS=1 the two stages could only take turns on one core,
+//     so the copy and the hand-offs would be pure cost;
+//   - with several workers each worker's goroutine already renders what
+//     it decodes while the capture goroutine reads, and their lines
+//     interleave under the output's mutex (run.go gives a file's dump one
+//     worker, so this is a live dump or a caller's own choice).
+func twoStages(live bool, workers, procs int) bool {
+	return !live && workers <= 1 && procs > 1
+}
+
+// dump is Dump with the choice of one stage or two made by the caller.
+func dump(ctx context.Context, src *source, o *DumpOptions, out io.Writer, ctr *proto.Counters, staged bool) (pipeline.Health, error) {
 	var mu sync.Mutex
+	if staged {
+		s := newStageSink(o, &mu, out)
+		defer s.close() // a panic out of Run: stage 2 ends too
+		p := pipeline.New(o.Pipeline, func(int) proto.Sink { return s }, ctr)
+		err := p.Run(ctx, src)
+		s.close()
+		return p.Health(), err
+	}
 	var sinks []*dumpSink
 	p := pipeline.New(o.Pipeline, func(int) proto.Sink {
-		d := newDumpSink(&o, &mu, out, src.live)
+		d := newDumpSink(o, &mu, out, src.live)
 		sinks = append(sinks, d)
 		return d
 	}, ctr)
