@@ -9,7 +9,8 @@
 // decoder consumes whole frames, keeps per-connection state (pending requests,
 // session id, phase) and reports every decoded message to a [Sink]. A
 // [Message] is owned by the decoder and is valid only for the duration of the
-// Emit call: consumers that keep anything copy it (see [Message.Clone]).
+// Emit call: consumers that keep anything copy it ([MessageQueue] holds
+// compact copies for another goroutine).
 //
 // # Errors
 //

@@ -125,8 +125,9 @@ func pipelineConfig(cfg config.Config, live bool) pipeline.Config {
 		Blocking:      !live,
 		// One worker decodes in the capture goroutine: live, the kernel
 		// ring buffers while it does, and a hand-off to a worker cost more
-		// CPU than the decoding (testdata/bench); a file's dump measured
-		// less CPU and the same wall time inline on 2 vCPUs.
+		// CPU than the decoding (testdata/bench). A file's dump decodes
+		// inline too and, with GOMAXPROCS > 1, renders its lines on a
+		// second goroutine (dumpstage.go), which keeps capture order.
 		Inline: workers == 1,
 		Pace:   !live && cfg.Command == config.CmdServe && c.ReplayPace == "recorded",
 	}
