@@ -252,6 +252,8 @@ func TestBreakdown(t *testing.T) {
 		{Round: 2, Mix: mixWrite, Capture: capDecode,
 			Tcpdump: &TcpdumpPhase{CPU: 0.3}, Decode: &DecodePhase{CPU: 0.45, Frames: 30}},
 		{Round: 2, Mix: mixWrite, Capture: capZktap, Zktap: &ZktapPhase{CPU: 0.5, ScrapeCPU: 0.04}},
+		{Round: 2, Mix: mixWrite, Capture: capBoth, Seconds: 30,
+			Tcpdump: &TcpdumpPhase{CPU: 0.1}, Zktap: &ZktapPhase{CPU: 0.3, ScrapeCPU: 0.04}},
 	}
 	for i := range phases {
 		phases[i].ratios()
@@ -275,7 +277,10 @@ func TestBreakdown(t *testing.T) {
 	}
 	var b strings.Builder
 	printBreakdown(&b, sum)
-	want := "write: zktap serve 3.00 x tcpdump (3.40 x scraped every 15s); decoding only 1.50 x; one /metrics scrape 30.0 ms CPU\n"
+	// Two rounds of both: 60 s, four scrape intervals of a 30 ms scrape
+	// (the mean of both's 20 and 40), on 0.6 s of zktap against 0.2 s of
+	// tcpdump. The scrape line is the mean over zktap and both: 33.3 ms.
+	want := "write: zktap serve 3.00 x tcpdump (3.60 x scraped every 15s); decoding only 1.50 x; one /metrics scrape 33.3 ms CPU\n"
 	if b.String() != want {
 		t.Errorf("breakdown = %q, want %q", b.String(), want)
 	}

@@ -93,12 +93,15 @@ type Phase struct {
 }
 
 // ZktapScrapedCPU is zktap's CPU over the phase plus one scrape per
-// scrapeInterval of the phase's time, as a Prometheus would cost it.
+// scrapeInterval of the phase's time, as a Prometheus would cost it. A
+// summary adds up its rounds' scrapes as it adds up their seconds, so
+// the cost of one scrape is their mean.
 func (p *Phase) ZktapScrapedCPU() float64 {
 	if p.Zktap == nil {
 		return 0
 	}
-	return p.Zktap.CPU + p.Zktap.ScrapeCPU*p.Seconds/scrapeInterval.Seconds()
+	perScrape := p.Zktap.ScrapeCPU / float64(max(p.Rounds, 1))
+	return p.Zktap.CPU + perScrape*p.Seconds/scrapeInterval.Seconds()
 }
 
 // DecodePhase is the decode-only zktap's share of a decode phase.
