@@ -329,3 +329,137 @@ func BenchmarkMessageQueue(b *testing.B) {
 		i++
 	}
 }
+
+// FuzzMessageQueue pushes a run of messages built from the input through
+// a small queue, starting a new batch whenever one is full, and checks that
+// every message pops back equal to what was pushed, after the pushed
+// message's buffers have been overwritten. Unlike TestMessageQueueEveryField
+// it mixes kinds of messages and sizes in one batch, and reaches the room
+// checks at every boundary.
+func FuzzMessageQueue(f *testing.F) {
+	f.Add([]byte("\x00\x01\x02/zk/path\x00"), uint8(4))
+	f.Add([]byte("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4\xf3\xf2\xf1\xf0/a/b/c"), uint8(1))
+	f.Add(make([]byte, 300), uint8(2))
+	ops := []string{"exists", "getData", "multi", "proposal", "notification", "ruok"}
+	f.Fuzz(func(t *testing.T, data []byte, room uint8) {
+		next := func(n int) []byte { // the next n bytes of data, or fewer
+			n = min(n, len(data))
+			b := data[:n:n]
+			data = data[n:]
+			return b
+		}
+		num := func() int64 {
+			var v int64
+			for _, c := range next(3) {
+				v = v<<8 | int64(c)
+			}
+			return v
+		}
+		// bytesOrNil takes a length byte: 0 means nil, 1 empty, n a copy
+		// of n-1 bytes of data.
+		bytesOrNil := func() []byte {
+			l := next(1)
+			if len(l) == 0 || l[0] == 0 {
+				return nil
+			}
+			return append(make([]byte, 0, int(l[0])), next(int(l[0])-1)...)
+		}
+		var want []Message
+		var bufs [][][]byte // per message: the buffers its slices point into
+		keep := func(b []byte) []byte {
+			if b != nil {
+				bufs[len(bufs)-1] = append(bufs[len(bufs)-1], b[:cap(b)])
+			}
+			return b
+		}
+		for len(data) > 0 && len(want) < 64 {
+			bufs = append(bufs, nil)
+			var m Message
+			m.Reset()
+			flags := num()
+			m.Time = time.Unix(0, num()*1e6)
+			m.Proto, m.Kind, m.Op = Proto(flags&3), Kind(flags>>2&3), ops[int(flags>>4&0xff)%len(ops)]
+			ip := netip.AddrFrom4([4]byte{127, 0, 0, byte(flags >> 8)})
+			if flags&(1<<16) != 0 {
+				ip = netip.MustParseAddr("fe80::1").WithZone("lo")
+			}
+			m.Src, m.Dst = netip.AddrPortFrom(ip, uint16(num())), netip.AddrPortFrom(netip.IPv4Unspecified(), 2181)
+			m.Size, m.Session, m.HasSession = int(num()), num(), flags&(1<<17) != 0
+			m.Xid, m.HasXid, m.Zxid, m.HasZxid = int32(num()), flags&(1<<18) != 0, num(), flags&(1<<19) != 0
+			m.Err, m.Latency, m.Paired, m.SinkTag = int32(num()), time.Duration(num()), flags&(1<<20) != 0, uint64(num())
+			m.Path = keep(bytesOrNil())
+			if flags&(1<<21) != 0 {
+				z := &m.ZK
+				z.Watch, z.DataLen, z.Children, z.CreateMode = flags&(1<<22) != 0, int32(num()), int32(num()), int32(num())
+				z.AuthScheme, z.AuthUser = keep(bytesOrNil()), keep(bytesOrNil())
+				for range num() % 4 {
+					z.Sub = append(z.Sub, SubOp{Op: ops[0], Path: keep(bytesOrNil()), Err: int32(num())})
+				}
+				m.Text = keep(bytesOrNil())
+			}
+			if flags&(1<<23) != 0 {
+				m.ZAB = ZABInfo{Type: int32(num()), Sid: num(), TxnOp: ops[1], DataLen: int32(num())}
+				m.FLE = FLEInfo{Sid: num(), Addr: keep(bytesOrNil()), State: "looking", Leader: num()}
+			}
+			want = append(want, m)
+		}
+		// Deep copies of want, to compare with once the buffers are overwritten.
+		var golden []Message
+		for _, m := range want {
+			g := m
+			g.Path = bytesCopy(m.Path)
+			g.ZK.AuthScheme, g.ZK.AuthUser, g.Text, g.FLE.Addr = bytesCopy(m.ZK.AuthScheme), bytesCopy(m.ZK.AuthUser), bytesCopy(m.Text), bytesCopy(m.FLE.Addr)
+			if m.ZK.Sub != nil {
+				g.ZK.Sub = make([]SubOp, len(m.ZK.Sub))
+				for i, s := range m.ZK.Sub {
+					g.ZK.Sub[i] = SubOp{Op: s.Op, Path: bytesCopy(s.Path), Err: s.Err}
+				}
+			}
+			golden = append(golden, g)
+		}
+		n := int(room%8) + 1
+		q := NewMessageQueue(n, 16*n, n)
+		popAll := func(from int) {
+			var m Message
+			for i := from; q.Pop(&m); i++ {
+				if diff := cmp.Diff(golden[i], m, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+					t.Fatalf("message %d popped differs (-pushed +popped):\n%s", i, diff)
+				}
+			}
+			q.Reset()
+		}
+		// clobber overwrites the buffers of the pushed messages [from, to).
+		clobber := func(from, to int, v byte) {
+			for _, mb := range bufs[from:to] {
+				for _, b := range mb {
+					for j := range b {
+						b[j] = v
+					}
+				}
+			}
+		}
+		first := 0
+		for i := range want {
+			if !q.Push(&want[i]) {
+				if q.Len() == 0 {
+					t.Fatalf("an empty queue refused message %d", i)
+				}
+				clobber(first, i, 0)
+				popAll(first)
+				first = i
+				if !q.Push(&want[i]) {
+					t.Fatalf("a reset queue refused message %d", i)
+				}
+			}
+		}
+		clobber(first, len(want), 0xAA)
+		popAll(first)
+	})
+}
+
+func bytesCopy(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte{}, b...)
+}
