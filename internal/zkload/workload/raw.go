@@ -97,7 +97,9 @@ func putACLs(b []byte, acls []acl) []byte {
 }
 
 // jreader reads jute fields from a frame the server or the client wrote. A read past
-// the end sets bad and returns zero values, so that no input can make it panic.
+// the end sets bad and returns zero values, so that no input can make it panic. It is
+// not zktap's proto/jute on purpose: the reports are the tests' reference for zktap's
+// decoders, so they share no decoding code with them (as the tap in wiretap.go).
 type jreader struct {
 	b   []byte
 	bad bool
