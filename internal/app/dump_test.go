@@ -407,6 +407,16 @@ func BenchmarkDumpEmit(b *testing.B) {
 // BenchmarkServeFromMemory.
 func BenchmarkDumpFromMemory(b *testing.B) {
 	data, port := benchCapture(b)
+	benchDump(b, data, func(src *source, out io.Writer) error {
+		o := DumpOptions{JSON: true, Pipeline: pipeline.Config{Blocking: true, Inline: true, ZKPorts: []uint16{port}}}
+		_, err := Dump(context.Background(), src, o, out, &proto.Counters{})
+		return err
+	})
+}
+
+// benchDump times run, a dump of the capture data to JSON, and reports the
+// wall time per line written.
+func benchDump(b *testing.B, data []byte, run func(src *source, out io.Writer) error) {
 	b.ReportAllocs()
 	b.SetBytes(int64(len(data)))
 	var msgs uint64
@@ -416,8 +426,7 @@ func BenchmarkDumpFromMemory(b *testing.B) {
 			b.Fatal(err)
 		}
 		var out lineCounter
-		o := DumpOptions{JSON: true, Pipeline: pipeline.Config{Blocking: true, Inline: true, ZKPorts: []uint16{port}}}
-		if _, err := Dump(context.Background(), &source{Source: src}, o, &out, &proto.Counters{}); err != nil {
+		if err := run(&source{Source: src}, &out); err != nil {
 			b.Fatal(err)
 		}
 		msgs += uint64(out)

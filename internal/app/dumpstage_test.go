@@ -405,25 +405,11 @@ func BenchmarkDumpStages(b *testing.B) {
 	data, port := benchCapture(b)
 	for _, staged := range []bool{false, true} {
 		b.Run(fmt.Sprintf("stages=%d", map[bool]int{false: 1, true: 2}[staged]), func(b *testing.B) {
-			b.ReportAllocs()
-			b.SetBytes(int64(len(data)))
-			var msgs uint64
-			for b.Loop() {
-				src, err := pcapsrc.Open(bytes.NewReader(data))
-				if err != nil {
-					b.Fatal(err)
-				}
-				var out lineCounter
+			benchDump(b, data, func(src *source, out io.Writer) error {
 				o := DumpOptions{JSON: true, Pipeline: pipeline.Config{Blocking: true, Inline: true, ZKPorts: []uint16{port}}}
-				if _, err := dump(context.Background(), &source{Source: src}, &o, &out, &proto.Counters{}, staged); err != nil {
-					b.Fatal(err)
-				}
-				msgs += uint64(out)
-			}
-			if msgs == 0 {
-				b.Fatal("no message decoded")
-			}
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(msgs), "ns/msg")
+				_, err := dump(context.Background(), src, &o, out, &proto.Counters{}, staged)
+				return err
+			})
 		})
 	}
 }
