@@ -83,6 +83,7 @@ type Exporter struct {
 	otlp     *sdkmetric.PeriodicReader
 	reg      metric.Registration
 	start    time.Time
+	share    snapshotShare // from the callback to the producer
 }
 
 // New builds the MeterProvider with a Prometheus reader on a private

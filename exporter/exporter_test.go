@@ -283,10 +283,5 @@ func BenchmarkScrape(b *testing.B) {
 		r.Paired, r.Latency = true, time.Millisecond
 		s.Shard(i % 2).Observe(r)
 	}
-	h := e.Handler()
-	b.ReportAllocs()
-	for b.Loop() {
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
-	}
+	benchScrape(b, e)
 }

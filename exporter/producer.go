@@ -23,12 +23,16 @@ type hpoint struct {
 	h     stats.Histogram
 }
 
-// Produce takes a snapshot and returns every histogram as cumulative data:
+// Produce takes the snapshot the callback took in the same collection (see
+// snapshotShare), or one of its own, and returns every histogram as cumulative data:
 // explicit-bucket histograms, or exponential ones when stats keeps them
 // (stats.Config.Exponential), which Prometheus exposes as native histograms.
 // It is safe for concurrent use.
 func (p *histProducer) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
-	snap := p.e.opts.Stats.Snapshot()
+	snap := p.e.share.take()
+	if snap == nil {
+		snap = p.e.opts.Stats.UnsortedSnapshot()
+	}
 	start, now := p.e.start, p.e.opts.Now()
 	one := func(h stats.Histogram, kv ...attribute.KeyValue) hpoint {
 		return hpoint{attrs: attribute.NewSet(kv...), h: h}

@@ -93,7 +93,8 @@ type Election struct {
 }
 
 // Snapshot is a consistent-per-shard copy of the aggregation, sorted for
-// stable output. It shares nothing mutable with Stats.
+// stable output (unless taken by UnsortedSnapshot). It shares nothing
+// mutable with Stats.
 type Snapshot struct {
 	Requests      []OpPath
 	Replies       []OpPath
@@ -164,7 +165,16 @@ type merged struct {
 
 // Snapshot merges every shard and runs the top-N election. It locks each
 // shard in turn, briefly. Snapshots are serialised with each other.
-func (s *Stats) Snapshot() *Snapshot {
+func (s *Stats) Snapshot() *Snapshot { return s.snapshot(true) }
+
+// UnsortedSnapshot is Snapshot without the sorting: the slices of the
+// Snapshot and of its Top rows are in no particular order. It is for
+// collectors that key or sort what they read themselves (a Prometheus
+// registry sorts every family it gathers), and saves the sorting of
+// thousands of (op, path) rows per collection.
+func (s *Stats) UnsortedSnapshot() *Snapshot { return s.snapshot(false) }
+
+func (s *Stats) snapshot(sorted bool) *Snapshot {
 	s.topMu.Lock()
 	defer s.topMu.Unlock()
 
@@ -273,9 +283,12 @@ func (s *Stats) Snapshot() *Snapshot {
 		Duration: e.duration.export(&s.cfg)}
 	s.fleMu.Unlock()
 
-	out.Clients = elect(&s.clients, g.clients, total, func(a netip.Addr) string { return a.String() }, ops, names)
-	out.Auths = elect(&s.auths, g.auths, total, func(id string) string { return id }, ops, names)
+	out.Clients = elect(&s.clients, g.clients, total, func(a netip.Addr) string { return a.String() }, ops, names, sorted)
+	out.Auths = elect(&s.auths, g.auths, total, func(id string) string { return id }, ops, names, sorted)
 	s.prune(g)
+	if !sorted {
+		return out
+	}
 
 	sortOpPath(out.Requests)
 	sortOpPath(out.Replies)
@@ -450,7 +463,7 @@ type topState[K comparable] struct {
 // members' exported values. Members leave only when displaced, and their
 // since-election counts then return to Overflow, so every exported series
 // is monotonic.
-func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name func(K) string, ops, paths []string) []Top {
+func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name func(K) string, ops, paths []string, sorted bool) []Top {
 	type kc struct {
 		k K
 		c *cand
@@ -495,7 +508,9 @@ func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name fu
 			}
 			t.Ops = append(t.Ops, OpTraffic{Op: ops[keyOp(k)], Path: path, Traffic: toT(*o)})
 		}
-		slices.SortFunc(t.Ops, func(a, b OpTraffic) int { return cmp.Or(cmp.Compare(a.Op, b.Op), cmp.Compare(a.Path, b.Path)) })
+		if sorted {
+			slices.SortFunc(t.Ops, func(a, b OpTraffic) int { return cmp.Or(cmp.Compare(a.Op, b.Op), cmp.Compare(a.Path, b.Path)) })
+		}
 		other.Requests.Count -= t.Requests.Count
 		other.Requests.Bytes -= t.Requests.Bytes
 		other.Answered -= t.Answered
@@ -506,7 +521,9 @@ func elect[K comparable](st *topState[K], cands map[K]*cand, total cand, name fu
 		other.LatencySum = 0 // float rounding
 	}
 	st.members = members
-	slices.SortFunc(out, func(a, b Top) int { return cmp.Compare(a.Key, b.Key) })
+	if sorted {
+		slices.SortFunc(out, func(a, b Top) int { return cmp.Compare(a.Key, b.Key) })
+	}
 	return append(out, other)
 }
 
