@@ -51,24 +51,23 @@ const (
 // one stage at a time: the channels order stage 1's copies before stage
 // 2's reads, and stage 2's reads before stage 1 fills the batch again.
 type stageSink struct {
-	o         *DumpOptions
-	selective bool      // o.Filter.Selective(), as dumpSink's
-	r         *dumpSink // stage 2's renderer and writer
-	cur       *proto.MessageQueue
-	free      chan *proto.MessageQueue // batches stage 1 may fill
-	full      chan *proto.MessageQueue // batches for stage 2, in order; closed by close
-	done      chan struct{}            // closed when stage 2 has written everything
+	filter lineFilter // stage 1's own copy (see lineFilter)
+	r      *dumpSink  // stage 2's renderer and writer
+	cur    *proto.MessageQueue
+	free   chan *proto.MessageQueue // batches stage 1 may fill
+	full   chan *proto.MessageQueue // batches for stage 2, in order; closed by close
+	done   chan struct{}            // closed when stage 2 has written everything
 }
 
 // newStageSink returns a two-stage sink of o's messages that writes to out
 // under mu, and starts its stage 2. The caller must call close.
 func newStageSink(o *DumpOptions, mu *sync.Mutex, out io.Writer) *stageSink {
 	s := &stageSink{
-		o: o, selective: o.Filter.Selective(),
-		r:    newDumpSink(o, mu, out, false),
-		free: make(chan *proto.MessageQueue, stageBatches),
-		full: make(chan *proto.MessageQueue, stageBatches),
-		done: make(chan struct{}),
+		filter: newLineFilter(&o.Filter),
+		r:      newDumpSink(o, mu, out, false),
+		free:   make(chan *proto.MessageQueue, stageBatches),
+		full:   make(chan *proto.MessageQueue, stageBatches),
+		done:   make(chan struct{}),
 	}
 	for range stageBatches {
 		s.free <- proto.NewMessageQueue(stageMessages, stageBytes, stageSubs)
@@ -80,7 +79,7 @@ func newStageSink(o *DumpOptions, mu *sync.Mutex, out io.Writer) *stageSink {
 // Emit is stage 1: it filters m and copies it into the current batch,
 // handing the batch to stage 2 when m does not fit.
 func (s *stageSink) Emit(m *proto.Message) {
-	if s.selective && !s.o.Filter.Match(m) || !s.selective && s.o.Filter.HidesPing(m) {
+	if s.filter.hides(m) {
 		return
 	}
 	q := s.cur
