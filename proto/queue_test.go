@@ -1,6 +1,7 @@
 package proto
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"reflect"
@@ -220,6 +221,99 @@ func TestMessageQueueEveryField(t *testing.T) {
 	}
 }
 
+// leafFields lists the index paths of the fields of a struct type t, down
+// to the values filler fills whole (times, endpoints, slices, scalars).
+func leafFields(t reflect.Type, prefix []int) [][]int {
+	var out [][]int
+	for i := range t.NumField() {
+		f := t.Field(i)
+		idx := append(append([]int(nil), prefix...), i)
+		if f.Type.Kind() == reflect.Struct && f.Type != reflect.TypeFor[time.Time]() && f.Type != reflect.TypeFor[netip.AddrPort]() {
+			out = append(out, leafFields(f.Type, idx)...)
+			continue
+		}
+		out = append(out, idx)
+	}
+	return out
+}
+
+// TestMessageQueueEachField sets each field of a plain client request
+// alone (what pushPlain packs, see clientRequest), and with it set pushes
+// the message, overwrites its buffers, and pops it: what comes out must
+// equal what was pushed. A field pushPlain neither refuses nor carries, as
+// one added to Message would be, fails it. Where pushPlain takes the
+// message, its packed form must be push's, byte for byte; and it must take
+// the messages of a two-stage dump's usual traffic: the fields of a client
+// request or reply with IPv4 endpoints.
+func TestMessageQueueEachField(t *testing.T) {
+	carried := map[string]bool{}
+	for _, name := range []string{"Time", "Proto", "Kind", "Op", "Src", "Dst", "Size", "Session", "HasSession",
+		"Xid", "HasXid", "Zxid", "HasZxid", "Err", "Path", "Latency", "Paired", "SinkTag",
+		"ZK.Watch", "ZK.ReadOnly", "ZK.Reconnect", "ZK.TLS"} {
+		carried[name] = true
+	}
+	fields := leafFields(reflect.TypeFor[Message](), nil)
+	if len(fields) < 45 {
+		t.Fatalf("found %d fields in Message", len(fields))
+	}
+	plain := 0
+	for _, ip := range []string{"192.0.2.9", "2001:db8::9"} {
+		for _, idx := range fields {
+			build := func() (*Message, *filler) {
+				m, f := clientRequest(t)
+				f.t, f.mode, f.n, f.ip = t, fillFull, 1000, netip.MustParseAddr(ip)
+				v, name := reflect.ValueOf(m).Elem(), ""
+				for _, i := range idx {
+					name += "." + v.Type().Field(i).Name
+					v = v.Field(i)
+				}
+				f.fill(v, name[1:])
+				return m, f
+			}
+			m, f := build()
+			name := fmt.Sprintf("%s (%s)", fieldName(idx), ip)
+			q, ref := NewMessageQueue(4, 4096, 16), NewMessageQueue(4, 4096, 16)
+			took := q.pushPlain(m)
+			if took {
+				plain++
+				if !ref.push(m) {
+					t.Fatalf("%s: push refused it", name)
+				}
+				if !bytes.Equal(q.buf, ref.buf) || !cmp.Equal(q.times, ref.times, queueOpts) || !cmp.Equal(q.strs, ref.strs) {
+					t.Errorf("%s: pushPlain packed\n%x %v\npush packed\n%x %v", name, q.buf, q.strs, ref.buf, ref.strs)
+				}
+			} else if !q.Push(m) {
+				t.Fatalf("%s: Push refused it", name)
+			}
+			if want := carried[fieldName(idx)] && (ip == "192.0.2.9" || fieldName(idx) != "Src" && fieldName(idx) != "Dst"); took != want {
+				t.Errorf("%s: pushPlain took it: %v, want %v", name, took, want)
+			}
+			f.clobber()
+			var got Message
+			if !q.Pop(&got) {
+				t.Fatalf("%s: Pop found nothing", name)
+			}
+			want, _ := build()
+			if diff := cmp.Diff(want, &got, queueOpts); diff != "" {
+				t.Errorf("%s: copy differs from the message pushed (-want +got):\n%s", name, diff)
+			}
+		}
+	}
+	if plain < 30 {
+		t.Errorf("pushPlain took %d of the messages: the comparison with push proved little", plain)
+	}
+}
+
+// fieldName is the dotted name of the field at idx in Message.
+func fieldName(idx []int) string {
+	t, name := reflect.TypeFor[Message](), ""
+	for _, i := range idx {
+		name += "." + t.Field(i).Name
+		t = t.Field(i).Type
+	}
+	return name[1:]
+}
+
 // byteSlices returns every byte slice in v, recursively, by name.
 func byteSlices(v reflect.Value, name string) map[string][]byte {
 	out := map[string][]byte{}
@@ -327,6 +421,37 @@ func BenchmarkMessageQueue(b *testing.B) {
 			q.Push(msgs[i&1])
 		}
 		i++
+	}
+}
+
+// BenchmarkMessageQueuePush pushes the client requests and replies of the
+// million-path capture (exists, NONODE) into a two-stage dump's batch, with
+// Push and with push, which packs any message.
+func BenchmarkMessageQueuePush(b *testing.B) {
+	req := queueMessage(14)
+	req.Op, req.Xid, req.HasXid, req.Session, req.HasSession = "exists", 7, true, 0x1000, true
+	rep := *req
+	rep.Kind, rep.Zxid, rep.HasZxid, rep.Latency, rep.Paired, rep.Err = Reply, 5, true, time.Millisecond, true, -101
+	msgs := []*Message{req, &rep}
+	for _, bb := range []struct {
+		name string
+		push func(q *MessageQueue, m *Message) bool
+	}{
+		{"Push", (*MessageQueue).Push},
+		{"push", (*MessageQueue).push},
+	} {
+		b.Run(bb.name, func(b *testing.B) {
+			q := NewMessageQueue(1024, 128<<10, 1024)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if !bb.push(q, msgs[i&1]) {
+					q.Reset()
+					bb.push(q, msgs[i&1])
+				}
+				i++
+			}
+		})
 	}
 }
 
