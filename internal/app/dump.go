@@ -8,6 +8,7 @@ import (
 
 	"github.com/zktap/zktap/proto"
 	"github.com/zktap/zktap/proto/render"
+	"github.com/zktap/zktap/sniff/pcapsrc"
 	"github.com/zktap/zktap/sniff/pipeline"
 )
 
@@ -132,6 +133,12 @@ func twoStages(live bool, workers, procs int) bool {
 func dump(ctx context.Context, src *source, o *DumpOptions, out io.Writer, ctr *proto.Counters, staged bool) (pipeline.Health, error) {
 	var mu sync.Mutex
 	if staged {
+		// Stage 1 reads the file too: a goroutine that reads it ahead
+		// takes the read system calls to the core stage 2 leaves idle
+		// when it waits for batches.
+		if f, ok := src.Source.(*pcapsrc.Source); ok {
+			f.ReadAhead()
+		}
 		s := newStageSink(o, &mu, out)
 		defer s.close() // a panic out of Run: stage 2 ends too
 		p := pipeline.New(o.Pipeline, func(int) proto.Sink { return s }, ctr)

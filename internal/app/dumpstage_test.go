@@ -7,9 +7,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -375,6 +377,80 @@ func TestDumpStagedEnds(t *testing.T) {
 		}
 		waitGoroutines(t, before)
 	})
+}
+
+// gatedFile is a capture file in memory whose reads past its first
+// bytes wait until open is closed, closing waiting first. It has a Size,
+// as a file has, so that pcapsrc reads it ahead.
+type gatedFile struct {
+	*bytes.Reader
+	first   int64
+	open    chan struct{}
+	waiting chan struct{}
+	once    sync.Once
+}
+
+func (f *gatedFile) Read(p []byte) (int, error) {
+	if f.Size()-int64(f.Len()) >= f.first {
+		f.once.Do(func() { close(f.waiting) })
+		<-f.open
+	}
+	return f.Reader.Read(p)
+}
+
+// TestDumpStagedReadAhead: a two-stage dump reads a file larger than a
+// chunk ahead (pcapsrc.Source.ReadAhead). Cancelled while the goroutine
+// reading ahead waits in a read, the dump returns at once what it had
+// decoded, as without read-ahead, and the pipeline's Close of the source
+// ends that goroutine once its read returns.
+func TestDumpStagedReadAhead(t *testing.T) {
+	path := filepath.Join("..", "..", "testdata", "captures", "dropped.pcap") // 2.7 MB
+	o := DumpOptions{JSON: true}
+	full := runDump(t, context.Background(), openPcap(t, path), o, false, nil)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := &gatedFile{Reader: bytes.NewReader(data), first: 3 << 19, open: make(chan struct{}), waiting: make(chan struct{})}
+	src, err := pcapsrc.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	before := runtime.NumGoroutine()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	returned := make(chan struct{})
+	var opened atomic.Bool
+	go func() {
+		<-file.waiting
+		time.Sleep(50 * time.Millisecond) // stage 1 decodes what was read, and waits
+		cancel()
+		select {
+		case <-returned:
+		case <-time.After(2 * time.Second): // a dump that waits for the read
+		}
+		opened.Store(true)
+		close(file.open)
+	}()
+	r := runDump(t, ctx, src, o, true, nil)
+	if opened.Load() {
+		t.Error("the cancelled dump returned only once the read it waited for did: it did not read ahead")
+	}
+	close(returned)
+	read, _ := src.Progress()
+	if r.err != nil {
+		t.Errorf("cancelled dump: %v, want nil as the one-stage dump", r.err)
+	}
+	if n := len(r.out); n == 0 || n >= len(full.out) || !bytes.HasPrefix(full.out, r.out) || r.out[n-1] != '\n' {
+		t.Errorf("cancelled dump wrote %d of %d bytes; want whole lines, a proper prefix of the full dump", n, len(full.out))
+	}
+	// The file was read ahead: further than the bytes of the frames the
+	// dump decoded, which are not past the gate.
+	if read < file.first {
+		t.Errorf("%d bytes were read when the dump was cancelled, want %d or more: the dump did not read ahead", read, file.first)
+	}
+	waitGoroutines(t, before)
 }
 
 // TestTwoStages: only a file's dump with one worker and more than one P

@@ -52,6 +52,13 @@ type pcapReader struct {
 	snaplen  uint32
 	maxLen   uint32 // the longest captured length taken
 	link     uint32 // the file header's link type
+
+	// Reading ahead (ahead.go): buf is then the chunk cur, or spill,
+	// which gathers a record longer than aheadRoom, or, until the first
+	// chunk, the buffer newPcapReader made.
+	ahead *readAhead
+	cur   *aheadChunk
+	spill []byte
 }
 
 // newPcapReader reads the file header from r and checks it. size is the
@@ -179,6 +186,10 @@ func (p *pcapReader) discard(n int) {
 			if p.err != nil {
 				return
 			}
+			if p.ahead != nil {
+				p.takeChunk(0)
+				continue
+			}
 			p.off, p.end = 0, p.read(p.buf, &empty)
 			continue
 		}
@@ -196,6 +207,17 @@ func (p *pcapReader) discard(n int) {
 // reading error other than io.EOF is returned once, and io.EOF after it, so
 // a read loop that goes on after errors ends.
 func (p *pcapReader) fill(n int) error {
+	if p.ahead != nil {
+		for p.end-p.off < n {
+			if p.err != nil {
+				err := p.err
+				p.err = io.EOF
+				return err
+			}
+			p.takeChunk(n)
+		}
+		return nil
+	}
 	if p.off > 0 {
 		p.end = copy(p.buf, p.buf[p.off:p.end])
 		p.off = 0
@@ -235,4 +257,68 @@ func (p *pcapReader) read(b []byte, empty *int) int {
 		*empty = 0
 	}
 	return m
+}
+
+// readAhead starts reading ahead in chunks of size bytes with room bytes
+// of room before each (ahead.go). It must not be called while next runs.
+func (p *pcapReader) readAhead(size, room int) {
+	if p.ahead == nil && p.err == nil {
+		p.ahead = newReadAhead(p.r, size, room)
+	}
+}
+
+// takeChunk waits for the next chunk the goroutine read and appends its
+// bytes to buf[off:end], which hold the start of a record at most, for
+// fill to find want bytes at off. When want fits, those bytes go to the
+// room before the chunk's, and the chunk they were in goes back to the
+// goroutine: in place, as fill moves them to the front of its buffer. A
+// record that does not fit (longer than the room, or than what is left
+// of the chunk) is gathered in spill, chunk after chunk, which grows at
+// most to twice what it holds, as fill's buffer does. The error that
+// ended reading goes to p.err.
+func (p *pcapReader) takeChunk(want int) {
+	c, err := p.ahead.take()
+	if err != nil {
+		p.err = err
+		return
+	}
+	if c.err != nil {
+		p.err = c.err
+	}
+	if c.n == 0 { // only the end
+		p.ahead.give(c)
+		return
+	}
+	room := p.ahead.room
+	left := p.buf[p.off:p.end]
+	data := c.b[room : room+c.n]
+	if len(left) <= room && len(left)+len(data) >= want {
+		start := room - len(left)
+		copy(c.b[start:], left)
+		p.ahead.give(p.cur)
+		p.cur, p.buf, p.off, p.end = c, c.b, start, room+c.n
+		return
+	}
+	if p.cur != nil || p.end+len(data) > len(p.buf) {
+		// Into spill, left at its front, with room for data.
+		need := len(left) + len(data)
+		if cap(p.spill) < need {
+			b := make([]byte, max(need, min(2*cap(p.spill), 2*need)))
+			copy(b, left)
+			p.spill = b
+		} else {
+			copy(p.spill[:cap(p.spill)], left) // left may be in spill: copy moves it
+		}
+		p.ahead.give(p.cur)
+		p.cur, p.buf, p.off, p.end = nil, p.spill[:cap(p.spill)], 0, len(left)
+	}
+	p.end += copy(p.buf[p.end:], data)
+	p.ahead.give(c)
+}
+
+// stopAhead ends reading ahead, waiting for the goroutine to return.
+func (p *pcapReader) stopAhead() {
+	if p.ahead != nil {
+		p.ahead.stop()
+	}
 }

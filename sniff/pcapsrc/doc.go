@@ -21,4 +21,15 @@
 // uncompressed only) goes through pcapgo's zero-copy calls, which copy each
 // frame into a buffer that grows to the largest frame, at most the size of
 // the input. Either way a frame is valid until the next ReadFrame.
+//
+// # Reading ahead
+//
+// Source.ReadAhead makes a classic pcap file of known size read ahead: a
+// goroutine reads the next chunks, at most three, while ReadFrame parses the
+// one before, so that the read system calls (and a gzipped file's
+// decompression) run on another core. Chunks are handed over, not copied:
+// the bytes of a record cut by a chunk's end are moved into room kept before
+// the next chunk's. Frames, errors and their order are the same; Close ends
+// the goroutine, which also ends by itself at the end of the file or at a
+// read error.
 package pcapsrc

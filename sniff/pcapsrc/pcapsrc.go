@@ -48,6 +48,7 @@ type Source struct {
 	file   *os.File         // closed by Close when OpenFile opened it
 	count  countingReader
 	total  int64
+	gzip   bool // a gzipped classic pcap file
 	closed atomic.Bool
 	frames atomic.Uint64
 	bytes  atomic.Uint64
@@ -116,7 +117,7 @@ func Open(r io.Reader) (*Source, error) {
 			if err != nil {
 				return nil, fmt.Errorf("pcapsrc: pcap header: %w", err)
 			}
-			r, size = gz, 0
+			r, size, s.gzip = gz, 0, true
 		}
 		pr, err := newPcapReader(r, size)
 		if err != nil {
@@ -231,20 +232,44 @@ func (s *Source) Stats() sniff.Stats {
 
 // Progress returns the bytes read from the file so far and its total size,
 // or total 0 when the size is unknown (a pipe, standard input). read runs
-// ahead of the frames returned by up to one buffer.
+// ahead of the frames returned by up to one buffer, or the chunks read
+// ahead (ReadAhead).
 func (s *Source) Progress() (read, total int64) {
 	return s.count.n.Load(), s.total
 }
 
-// Close implements sniff.Source. It closes the file if OpenFile opened it.
+// ReadAhead makes a classic pcap file read ahead: a goroutine reads the
+// next chunks of 1 MiB, up to 3, while ReadFrame parses the one before, so
+// that the read system calls run on another core, and a gzipped file's
+// decompression with them. The frames, errors and their order are those
+// ReadFrame returns without it. It reports whether it started: not for
+// pcapng, nor for a file of unknown size (a pipe, whose bytes the
+// goroutine would hold back until a chunk is full), one that fits in a
+// chunk, one Open read to its end already, or a closed Source. Close ends
+// the goroutine. ReadAhead must not be called while ReadFrame or Close
+// runs.
+func (s *Source) ReadAhead() bool {
+	if s.pcap == nil || s.pcap.ahead != nil || s.total == 0 || s.total <= chunkSize && !s.gzip || s.closed.Load() {
+		return false
+	}
+	s.pcap.readAhead(chunkSize, aheadRoom)
+	return s.pcap.ahead != nil
+}
+
+// Close implements sniff.Source. It closes the file if OpenFile opened it,
+// and ends reading ahead, waiting for a read in progress.
 func (s *Source) Close() error {
 	if s.closed.Swap(true) {
 		return errClosed
 	}
+	var err error
 	if s.file != nil {
-		return s.file.Close()
+		err = s.file.Close()
 	}
-	return nil
+	if s.pcap != nil {
+		s.pcap.stopAhead()
+	}
+	return err
 }
 
 var _ sniff.Source = (*Source)(nil)
