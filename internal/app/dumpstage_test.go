@@ -453,6 +453,49 @@ func TestDumpStagedReadAhead(t *testing.T) {
 	waitGoroutines(t, before)
 }
 
+// TestLineFilter: a sink's filter hides what render.Filter.Match leaves
+// out, pings included, whether the filter is selective or not.
+func TestLineFilter(t *testing.T) {
+	filters := []render.Filter{
+		{},
+		{IncludePings: true},
+		{PathPrefix: "/a"},
+		{PathPrefix: "/a", IncludePings: true},
+		{Ops: []string{"ping", "exists"}},
+		{Protos: []proto.Proto{proto.ZAB}},
+	}
+	var msgs []proto.Message
+	for _, p := range []proto.Proto{proto.ZK, proto.ZAB, proto.FLE, proto.FourLetter} {
+		for _, op := range []string{"ping", "exists", "pingx", "pin", ""} {
+			for _, path := range []string{"", "/a/b", "/b"} {
+				var m proto.Message
+				m.Reset()
+				m.Proto, m.Kind, m.Op = p, proto.Request, op
+				if path != "" {
+					m.Path = []byte(path)
+				}
+				msgs = append(msgs, m)
+			}
+		}
+	}
+	for _, f := range filters {
+		l := newLineFilter(&f)
+		hidden := 0
+		for i := range msgs {
+			m := &msgs[i]
+			if got, want := l.hides(m), !f.Match(m); got != want {
+				t.Errorf("filter %+v, %s %q path %q: hides %v, Match %v", f, m.Proto, m.Op, m.Path, got, !want)
+			}
+			if l.hides(m) {
+				hidden++
+			}
+		}
+		if hidden == 0 && !f.IncludePings {
+			t.Errorf("filter %+v hid none of %d messages: the test proves little", f, len(msgs))
+		}
+	}
+}
+
 // TestTwoStages: only a file's dump with one worker and more than one P
 // runs in two stages.
 func TestTwoStages(t *testing.T) {
