@@ -132,14 +132,18 @@ type Message struct {
 
 // ZKInfo holds client-protocol details.
 type ZKInfo struct {
-	Watch      bool  // the request armed a watch (exists/getData/getChildren with watch=true, addWatch)
-	DataLen    int32 // size of znode data carried by the request or reply; -1 when null or absent
-	Children   int32 // number of names in a getChildren reply; -1 when absent
-	Timeout    int32 // connect: requested (request) or negotiated (reply) session timeout, ms
-	ReadOnly   bool  // connect: readOnly flag
-	Reconnect  bool  // connect request resuming an existing session (sessionId != 0)
-	EventType  int32 // notification: 1 NodeCreated .. 4 NodeChildrenChanged
-	AddWatch   int32 // addWatch mode: 0 persistent, 1 persistentRecursive
+	Watch     bool  // the request armed a watch (exists/getData/getChildren with watch=true, addWatch)
+	DataLen   int32 // size of znode data carried by the request or reply; -1 when null or absent
+	Children  int32 // number of names in a getChildren reply; -1 when absent
+	Timeout   int32 // connect: requested (request) or negotiated (reply) session timeout, ms
+	ReadOnly  bool  // connect: readOnly flag
+	Reconnect bool  // connect request resuming an existing session (sessionId != 0)
+	EventType int32 // notification: 1 NodeCreated .. 4 NodeChildrenChanged
+	// WatchMode is the watch kind a request names: addWatch's mode (0
+	// persistent, 1 persistentRecursive), or the WatcherType of
+	// checkWatches and removeWatches (1 children, 2 data, 3 any; 3.6+
+	// servers also define 4 persistent, 5 persistentRecursive).
+	WatchMode  int32
 	CreateMode int32 // create flags (CreateMode) on create requests
 	// Auth identity: AuthScheme is the AuthPacket scheme (or "sasl"), and
 	// AuthUser the user name for digest (the text before ':'), or the
@@ -305,7 +309,7 @@ func (q *MessageQueue) Reset() {
 //	2 port bytes)
 //
 // then the bytes of Path; then, when set, the rarer fields: ZK.DataLen,
-// Children, Timeout, EventType, AddWatch, CreateMode and Watches, the
+// Children, Timeout, EventType, WatchMode, CreateMode and Watches, the
 // lengths of ZK.AuthScheme, ZK.AuthUser and Text (-1: nil) and the number
 // of ZK.Sub, followed by those bytes and the length and bytes of each
 // sub-operation's path; then the ZAB details; then the FLE details and
@@ -320,7 +324,7 @@ func (q *MessageQueue) Push(m *Message) bool {
 	// where the decoder's code competes for the caches, it took the
 	// million-path capture from 154 to 139 ms.
 	z, a, e := &m.ZK, &m.ZAB, &m.FLE
-	if z.DataLen != -1 || z.Children != -1 || z.Timeout|z.EventType|z.AddWatch|z.CreateMode|z.Watches != 0 ||
+	if z.DataLen != -1 || z.Children != -1 || z.Timeout|z.EventType|z.WatchMode|z.CreateMode|z.Watches != 0 ||
 		z.AuthScheme != nil || z.AuthUser != nil || len(z.Sub) > 0 || m.Text != nil ||
 		a.Type|a.TxnType|a.CXid|a.DataLen != 0 || a.Sid|a.SnapSize != 0 || a.TxnOp != "" ||
 		e.Sid|e.Leader|e.ElectionEpoch|e.PeerEpoch != 0 || e.Version != 0 || e.Addr != nil || e.State != "" ||
@@ -372,7 +376,7 @@ func qBit(b bool) byte {
 // push is Push for every message.
 func (q *MessageQueue) push(m *Message) bool {
 	z := &m.ZK
-	extra := z.DataLen != -1 || z.Children != -1 || z.Timeout|z.EventType|z.AddWatch|z.CreateMode|z.Watches != 0 ||
+	extra := z.DataLen != -1 || z.Children != -1 || z.Timeout|z.EventType|z.WatchMode|z.CreateMode|z.Watches != 0 ||
 		z.AuthScheme != nil || z.AuthUser != nil || len(z.Sub) > 0 || m.Text != nil
 	a, e := &m.ZAB, &m.FLE
 	zab := a.Type|a.TxnType|a.CXid|a.DataLen != 0 || a.Sid|a.SnapSize != 0 || a.TxnOp != ""
@@ -485,7 +489,7 @@ func (q *MessageQueue) push(m *Message) bool {
 		le.PutUint32(c[4:], uint32(z.Children))
 		le.PutUint32(c[8:], uint32(z.Timeout))
 		le.PutUint32(c[12:], uint32(z.EventType))
-		le.PutUint32(c[16:], uint32(z.AddWatch))
+		le.PutUint32(c[16:], uint32(z.WatchMode))
 		le.PutUint32(c[20:], uint32(z.CreateMode))
 		le.PutUint32(c[24:], uint32(z.Watches))
 		le.PutUint32(c[28:], qLen(z.AuthScheme))
@@ -578,7 +582,7 @@ func (q *MessageQueue) Pop(m *Message) bool {
 		c := b[i : i+qExtraLen]
 		z.DataLen, z.Children = int32(le.Uint32(c[0:])), int32(le.Uint32(c[4:]))
 		z.Timeout, z.EventType = int32(le.Uint32(c[8:])), int32(le.Uint32(c[12:]))
-		z.AddWatch, z.CreateMode, z.Watches = int32(le.Uint32(c[16:])), int32(le.Uint32(c[20:])), int32(le.Uint32(c[24:]))
+		z.WatchMode, z.CreateMode, z.Watches = int32(le.Uint32(c[16:])), int32(le.Uint32(c[20:])), int32(le.Uint32(c[24:]))
 		i += qExtraLen
 		z.AuthScheme, i = qBytes(b, le.Uint32(c[28:]), i)
 		z.AuthUser, i = qBytes(b, le.Uint32(c[32:]), i)
@@ -594,7 +598,7 @@ func (q *MessageQueue) Pop(m *Message) bool {
 			z.Sub = nil
 		}
 	} else {
-		z.DataLen, z.Children, z.Timeout, z.EventType, z.AddWatch, z.CreateMode, z.Watches = -1, -1, 0, 0, 0, 0, 0
+		z.DataLen, z.Children, z.Timeout, z.EventType, z.WatchMode, z.CreateMode, z.Watches = -1, -1, 0, 0, 0, 0, 0
 		z.AuthScheme, z.AuthUser, z.Sub, m.Text = nil, nil, nil, nil
 	}
 	if z.Sub == nil && zf&qSubSet != 0 {

@@ -18,21 +18,23 @@ import (
 
 // newopsLine is the part of a dump line TestNewOpsCapture checks.
 type newopsLine struct {
-	Proto      string   `json:"proto"`
-	Kind       string   `json:"kind"`
-	Op         string   `json:"op"`
-	Session    string   `json:"session"`
-	Path       *string  `json:"path"`
-	Err        *int32   `json:"err"`
-	Latency    *float64 `json:"latency"`
-	Watch      bool     `json:"watch"`
-	AddWatch   *int32   `json:"add_watch_mode"`
-	CreateMode int32    `json:"create_mode"`
-	Reconnect  bool     `json:"reconnect"`
-	EventName  string   `json:"event_name"`
-	Scheme     string   `json:"auth_scheme"`
-	User       string   `json:"auth_user"`
-	Sub        []struct {
+	Proto       string   `json:"proto"`
+	Kind        string   `json:"kind"`
+	Op          string   `json:"op"`
+	Session     string   `json:"session"`
+	Path        *string  `json:"path"`
+	Err         *int32   `json:"err"`
+	Latency     *float64 `json:"latency"`
+	Watch       bool     `json:"watch"`
+	AddWatch    *int32   `json:"add_watch_mode"`
+	WatcherType *int32   `json:"watcher_type"`
+	WatcherName string   `json:"watcher_name"`
+	CreateMode  int32    `json:"create_mode"`
+	Reconnect   bool     `json:"reconnect"`
+	EventName   string   `json:"event_name"`
+	Scheme      string   `json:"auth_scheme"`
+	User        string   `json:"auth_user"`
+	Sub         []struct {
 		Op   string `json:"op"`
 		Path string `json:"path"`
 		Err  int32  `json:"err"`
@@ -112,8 +114,15 @@ func TestNewOpsCapture(t *testing.T) {
 					watchModes = append(watchModes, workload.PathMode{Op: l.Op, Path: l.path(), Mode: *l.AddWatch})
 				}
 			case "checkWatches", "removeWatches":
-				// zktap does not report the WatcherType: compare op and path.
-				watchModes = append(watchModes, workload.PathMode{Op: l.Op, Path: l.path()})
+				if l.WatcherType == nil {
+					t.Errorf("%s %s without watcher_type", l.Op, l.path())
+					continue
+				}
+				// The client sends data (2) and any (3) watchers.
+				if want := map[int32]string{2: "data", 3: "any"}[*l.WatcherType]; l.WatcherName != want {
+					t.Errorf("%s %s: watcher_type %d named %q, want %q", l.Op, l.path(), *l.WatcherType, l.WatcherName, want)
+				}
+				watchModes = append(watchModes, workload.PathMode{Op: l.Op, Path: l.path(), Mode: *l.WatcherType})
 			case "multi", "multiRead":
 				m := workload.MultiRecord{Op: l.Op}
 				for _, s := range l.Sub {
@@ -178,13 +187,7 @@ func TestNewOpsCapture(t *testing.T) {
 	check("notifications by path and type", want.NotificationsByPath, notifByPath)
 	check("create modes", want.CreateModes, createModes)
 	check("requests arming a watch", want.WatchRequests, watchRequests)
-	wantModes := want.WatchModes
-	for i := range wantModes {
-		if wantModes[i].Op != "addWatch" {
-			wantModes[i].Mode = 0
-		}
-	}
-	check("addWatch modes, checkWatches and removeWatches", wantModes, watchModes)
+	check("addWatch modes, checkWatches and removeWatches WatcherTypes", want.WatchModes, watchModes)
 	check("multi and multiRead ops and results", want.Multis, multis)
 	// zktap reports a whoAmI reply's first identity.
 	var wantWho []workload.ClientInfo

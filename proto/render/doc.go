@@ -16,7 +16,8 @@
 // src, dst (ip:port, IPv6 in brackets), session ("0x..."), xid, zxid, err
 // and err_name (client replies), path, latency (seconds, paired replies),
 // size; for zk: tls, watch, data_len, children, timeout, read_only,
-// reconnect, event_type, event_name, add_watch_mode, create_mode,
+// reconnect, event_type, event_name, add_watch_mode, watcher_type and
+// watcher_name (checkWatches, removeWatches), create_mode,
 // auth_scheme, auth_user, watches, sub ([{op, path, err}]); for zab: type,
 // sid, txn_op, txn_type, cxid, data_len, snap_size; for fle: sid, addr,
 // state, leader, election_epoch, peer_epoch, version; for 4lw: text (only

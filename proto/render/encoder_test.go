@@ -220,7 +220,7 @@ func TestZKQuiet(t *testing.T) {
 		{"watches", func(z *proto.ZKInfo) { z.Watches = -1 }},
 		{"sub", func(z *proto.ZKInfo) { z.Sub = []proto.SubOp{{}} }},
 		{"others", func(z *proto.ZKInfo) {
-			z.Timeout, z.ReadOnly, z.Reconnect, z.EventType, z.AddWatch = 1, true, true, 1, 1
+			z.Timeout, z.ReadOnly, z.Reconnect, z.EventType, z.WatchMode = 1, true, true, 1, 1
 		}},
 	}
 	quiet := 0

@@ -60,8 +60,17 @@ func appendZKJSON(dst []byte, m *proto.Message) []byte {
 			dst = append(dst, '"')
 		}
 	}
-	if m.Op == "addWatch" && m.Kind == proto.Request {
-		dst = appendJSONInt(dst, `,"add_watch_mode":`, int64(z.AddWatch))
+	if m.Kind == proto.Request {
+		if m.Op == "addWatch" {
+			dst = appendJSONInt(dst, `,"add_watch_mode":`, int64(z.WatchMode))
+		} else if isWatcherOp(m.Op) {
+			dst = appendJSONInt(dst, `,"watcher_type":`, int64(z.WatchMode))
+			if name := WatcherTypeName(z.WatchMode); name != "" {
+				dst = append(dst, `,"watcher_name":"`...)
+				dst = append(dst, name...)
+				dst = append(dst, '"')
+			}
+		}
 	}
 	if z.CreateMode != 0 {
 		dst = appendJSONInt(dst, `,"create_mode":`, int64(z.CreateMode))
@@ -103,10 +112,10 @@ func appendZKJSON(dst []byte, m *proto.Message) []byte {
 // zkOpQuiet reports whether appendZKJSON writes nothing for a message of
 // op and kind whose own fields ask for nothing (see zkQuiet): no zero
 // data length or child count worth printing, not a connect, not an event,
-// not an addWatch request.
+// not an addWatch, checkWatches or removeWatches request.
 func zkOpQuiet(op string, k proto.Kind) bool {
 	return !hasData(op, k) && !(k == proto.Reply && hasChildren(op)) && op != "connect" &&
-		k != proto.Event && !(op == "addWatch" && k == proto.Request)
+		k != proto.Event && !(k == proto.Request && (op == "addWatch" || isWatcherOp(op)))
 }
 
 // zkQuiet reports whether appendZKJSON appends nothing for m, whose op and

@@ -20,6 +20,31 @@ var eventNames = [...]string{
 	4: "NodeChildrenChanged",
 }
 
+// watcherTypeNames are the WatcherType values of checkWatches and
+// removeWatches (org.apache.zookeeper.Watcher.WatcherType, lower-cased as
+// the Java client's enum names are in its logs).
+var watcherTypeNames = [...]string{
+	1: "children",
+	2: "data",
+	3: "any",
+	4: "persistent",
+	5: "persistentRecursive",
+}
+
+// WatcherTypeName returns the name of a checkWatches or removeWatches
+// WatcherType, or "" when unknown.
+func WatcherTypeName(t int32) string {
+	if t > 0 && int(t) < len(watcherTypeNames) {
+		return watcherTypeNames[t]
+	}
+	return ""
+}
+
+// isWatcherOp reports whether op's request names a WatcherType.
+func isWatcherOp(op string) bool {
+	return op == "checkWatches" || op == "removeWatches"
+}
+
 // EventName returns the name of a watch event type, or "" when unknown.
 func EventName(t int32) string {
 	if t > 0 && int(t) < len(eventNames) {

@@ -104,6 +104,19 @@ func messages() []struct {
 	setWatches := base(proto.ZK, proto.Request, "setWatches2")
 	setWatches.Xid, setWatches.HasXid, setWatches.ZK.Watches = 17, true, 42
 
+	addWatch := base(proto.ZK, proto.Request, "addWatch")
+	addWatch.Path, addWatch.ZK.Watch, addWatch.ZK.WatchMode = []byte("/tree"), true, 1
+	addWatch.Xid, addWatch.HasXid = 18, true
+
+	removeWatches := base(proto.ZK, proto.Request, "removeWatches")
+	removeWatches.Path, removeWatches.ZK.WatchMode = []byte("/a/b"), 2
+	removeWatches.Xid, removeWatches.HasXid = 19, true
+
+	// A WatcherType no server defines: the number alone.
+	checkWatches := base(proto.ZK, proto.Request, "checkWatches")
+	checkWatches.Path, checkWatches.ZK.WatchMode = []byte("/a/b"), 9
+	checkWatches.Xid, checkWatches.HasXid = 20, true
+
 	tls := base(proto.ZK, proto.Request, "")
 	tls.ZK.TLS = true
 
@@ -143,6 +156,9 @@ func messages() []struct {
 		{"multi_reply", multi},
 		{"children_reply", children},
 		{"setwatches", setWatches},
+		{"addwatch_recursive", addWatch},
+		{"removewatches_data", removeWatches},
+		{"checkwatches_unknown_type", checkWatches},
 		{"tls", tls},
 		{"zab_proposal", proposal},
 		{"zab_snap", snap},

@@ -74,6 +74,26 @@ func appendZKText(dst []byte, m *proto.Message) []byte {
 	if z.Watch {
 		dst = append(dst, " watch=true"...)
 	}
+	if m.Kind == proto.Request {
+		if m.Op == "addWatch" {
+			dst = append(dst, " mode="...)
+			switch z.WatchMode {
+			case 0:
+				dst = append(dst, "persistent"...)
+			case 1:
+				dst = append(dst, "persistentRecursive"...)
+			default:
+				dst = strconv.AppendInt(dst, int64(z.WatchMode), 10)
+			}
+		} else if isWatcherOp(m.Op) {
+			dst = append(dst, " watcher="...)
+			if name := WatcherTypeName(z.WatchMode); name != "" {
+				dst = append(dst, name...)
+			} else {
+				dst = strconv.AppendInt(dst, int64(z.WatchMode), 10)
+			}
+		}
+	}
 	if m.HasSession {
 		dst = append(dst, " session=0x"...)
 		dst = appendHex(dst, uint64(m.Session))

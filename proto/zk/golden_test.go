@@ -94,7 +94,7 @@ func formatRec(r rec) string {
 		v    int32
 		skip int32
 	}{{"datalen", r.DataLen, -1}, {"children", r.Children, -1}, {"timeout", r.Timeout, 0},
-		{"event", r.EventType, 0}, {"createmode", r.CreateMode, 0}, {"addwatch", r.AddWatch, 0}, {"watches", r.Watches, 0}} {
+		{"event", r.EventType, 0}, {"createmode", r.CreateMode, 0}, {"addwatch", r.WatchMode, 0}, {"watches", r.Watches, 0}} {
 		if f.v != f.skip {
 			fmt.Fprintf(&b, " %s=%d", f.name, f.v)
 		}

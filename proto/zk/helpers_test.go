@@ -110,7 +110,7 @@ type rec struct {
 	ReadOnly   bool
 	Reconnect  bool
 	EventType  int32
-	AddWatch   int32
+	WatchMode  int32
 	CreateMode int32
 	AuthScheme string
 	AuthUser   string
@@ -156,7 +156,7 @@ func snapshot(m *proto.Message) rec {
 		Path: string(m.Path), Size: m.Size, Latency: m.Latency, Paired: m.Paired,
 		Watch: m.ZK.Watch, DataLen: m.ZK.DataLen, Children: m.ZK.Children, Timeout: m.ZK.Timeout,
 		ReadOnly: m.ZK.ReadOnly, Reconnect: m.ZK.Reconnect, EventType: m.ZK.EventType,
-		AddWatch: m.ZK.AddWatch, CreateMode: m.ZK.CreateMode, AuthScheme: string(m.ZK.AuthScheme),
+		WatchMode: m.ZK.WatchMode, CreateMode: m.ZK.CreateMode, AuthScheme: string(m.ZK.AuthScheme),
 		AuthUser: string(m.ZK.AuthUser), Watches: m.ZK.Watches, TLS: m.ZK.TLS, Text: string(m.Text),
 	}
 	for _, s := range m.ZK.Sub {

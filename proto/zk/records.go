@@ -37,8 +37,8 @@ var reqRecords = [len(ops)]recordFunc{
 	opGetAllChildrenNumber + opBias: pathOnly,
 	opSetACL + opBias:               setACLReq,
 	opReconfig + opBias:             reconfigReq,
-	opCheckWatches + opBias:         pathVersion,
-	opRemoveWatches + opBias:        pathVersion,
+	opCheckWatches + opBias:         pathWatcherType,
+	opRemoveWatches + opBias:        pathWatcherType,
 	opAuth + opBias:                 authReq,
 	opSetWatches + opBias:           setWatchesReq,
 	opSetWatches2 + opBias:          setWatches2Req,
@@ -86,6 +86,14 @@ func pathWatch(r *jute.Reader, m *proto.Message) bool {
 func pathVersion(r *jute.Reader, m *proto.Message) bool {
 	m.Path = r.UString()
 	r.Int()
+	return true
+}
+
+// pathWatcherType reads CheckWatchesRequest and RemoveWatchesRequest:
+// ustring path, int WatcherType.
+func pathWatcherType(r *jute.Reader, m *proto.Message) bool {
+	m.Path = r.UString()
+	m.ZK.WatchMode = r.Int()
 	return true
 }
 
@@ -206,7 +214,7 @@ func saslReply(r *jute.Reader, _ *proto.Message) bool {
 
 func addWatchReq(r *jute.Reader, m *proto.Message) bool {
 	m.Path = r.UString()
-	m.ZK.AddWatch = r.Int()
+	m.ZK.WatchMode = r.Int()
 	m.ZK.Watch = true
 	return true
 }
