@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -106,19 +105,7 @@ var aheadStarted int
 // and checks that every frame, time and error is what reading without
 // read-ahead gives, in the same order.
 func TestReadAheadSameFrames(t *testing.T) {
-	var paths []string
-	err := filepath.WalkDir("../../testdata", func(path string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".pcap") {
-			paths = append(paths, path)
-		}
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(paths) < 27 {
-		t.Fatalf("found %d captures under testdata, want at least 27", len(paths))
-	}
+	paths := testdataCaptures(t)
 	frames, started := 0, aheadStarted
 	for _, path := range paths {
 		name, _ := filepath.Rel("../../testdata", path)

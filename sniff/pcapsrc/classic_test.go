@@ -149,10 +149,10 @@ func gzipped(t *testing.T, file []byte) []byte {
 	return b.Bytes()
 }
 
-// TestMatchesPcapgo reads every capture under testdata/, in each byte order
-// and timestamp resolution, plain and gzipped, in large and in odd-sized
-// reads, and compares every frame and timestamp with what pcapgo reads.
-func TestMatchesPcapgo(t *testing.T) {
+// testdataCaptures returns the path of every classic pcap under the
+// repository's testdata/: the zktraffic captures and zktap's own.
+func testdataCaptures(t *testing.T) []string {
+	t.Helper()
 	var paths []string
 	err := filepath.WalkDir("../../testdata", func(path string, d fs.DirEntry, err error) error {
 		if err == nil && !d.IsDir() && strings.HasSuffix(path, ".pcap") {
@@ -166,6 +166,14 @@ func TestMatchesPcapgo(t *testing.T) {
 	if len(paths) < 27 {
 		t.Fatalf("found %d captures under testdata, want at least 27", len(paths))
 	}
+	return paths
+}
+
+// TestMatchesPcapgo reads every capture under testdata/, in each byte order
+// and timestamp resolution, plain and gzipped, in large and in odd-sized
+// reads, and compares every frame and timestamp with what pcapgo reads.
+func TestMatchesPcapgo(t *testing.T) {
+	paths := testdataCaptures(t)
 	for _, path := range paths {
 		name, _ := filepath.Rel("../../testdata", path)
 		t.Run(name, func(t *testing.T) {
