@@ -344,14 +344,7 @@ func (q *MessageQueue) Push(m *Message) bool {
 	h[1], h[2] = byte(m.Proto), byte(m.Kind)
 	h[3] = qBit(z.Watch)*qWatch | qBit(z.ReadOnly)*qReadOnly | qBit(z.Reconnect)*qReconnect |
 		qBit(z.TLS)*qTLS | qBit(z.Sub != nil)*qSubSet
-	le.PutUint32(h[4:], uint32(m.Xid))
-	le.PutUint32(h[8:], uint32(m.Err))
-	le.PutUint32(h[12:], qLen(m.Path))
-	le.PutUint64(h[16:], uint64(m.Size))
-	le.PutUint64(h[24:], uint64(m.Session))
-	le.PutUint64(h[32:], uint64(m.Zxid))
-	le.PutUint64(h[40:], uint64(m.Latency))
-	le.PutUint64(h[48:], m.SinkTag)
+	putHeadNumbers(h, m)
 	src, dst := m.Src.Addr().As4(), m.Dst.Addr().As4()
 	copy(h[56:60], src[:])
 	le.PutUint16(h[60:], m.Src.Port())
@@ -371,6 +364,20 @@ func qBit(b bool) byte {
 		return 1
 	}
 	return 0
+}
+
+// putHeadNumbers packs the numbers of a packed message's head, those both
+// Push and push write the same way (it inlines into both).
+func putHeadNumbers(h []byte, m *Message) {
+	le := binary.LittleEndian
+	le.PutUint32(h[4:], uint32(m.Xid))
+	le.PutUint32(h[8:], uint32(m.Err))
+	le.PutUint32(h[12:], qLen(m.Path))
+	le.PutUint64(h[16:], uint64(m.Size))
+	le.PutUint64(h[24:], uint64(m.Session))
+	le.PutUint64(h[32:], uint64(m.Zxid))
+	le.PutUint64(h[40:], uint64(m.Latency))
+	le.PutUint64(h[48:], m.SinkTag)
 }
 
 // push is Push for every message.
@@ -450,14 +457,7 @@ func (q *MessageQueue) push(m *Message) bool {
 		zf |= qSubSet
 	}
 	h[1], h[2] = byte(m.Proto), byte(m.Kind)
-	le.PutUint32(h[4:], uint32(m.Xid))
-	le.PutUint32(h[8:], uint32(m.Err))
-	le.PutUint32(h[12:], qLen(m.Path))
-	le.PutUint64(h[16:], uint64(m.Size))
-	le.PutUint64(h[24:], uint64(m.Session))
-	le.PutUint64(h[32:], uint64(m.Zxid))
-	le.PutUint64(h[40:], uint64(m.Latency))
-	le.PutUint64(h[48:], m.SinkTag)
+	putHeadNumbers(h, m)
 	if src4 {
 		f |= qSrc4
 		a4 := m.Src.Addr().As4()
