@@ -339,11 +339,7 @@ func (q *MessageQueue) Push(m *Message) bool {
 	q.buf = q.buf[:end]
 	h := q.buf[off : off+qHead : off+qHead]
 	le := binary.LittleEndian
-	h[0] = qSrc4 | qDst4 | qBit(m.HasSession)*qHasSession | qBit(m.HasXid)*qHasXid |
-		qBit(m.HasZxid)*qHasZxid | qBit(m.Paired)*qPaired
-	h[1], h[2] = byte(m.Proto), byte(m.Kind)
-	h[3] = qBit(z.Watch)*qWatch | qBit(z.ReadOnly)*qReadOnly | qBit(z.Reconnect)*qReconnect |
-		qBit(z.TLS)*qTLS | qBit(z.Sub != nil)*qSubSet
+	h[0], h[1], h[2], h[3] = qSrc4|qDst4|headFlags(m), byte(m.Proto), byte(m.Kind), zkFlags(z)
 	putHeadNumbers(h, m)
 	src, dst := m.Src.Addr().As4(), m.Dst.Addr().As4()
 	copy(h[56:60], src[:])
@@ -364,6 +360,18 @@ func qBit(b bool) byte {
 		return 1
 	}
 	return 0
+}
+
+// headFlags returns the flag bits of a packed message's head (byte 0, less
+// the endpoint and detail bits), and zkFlags its ZK booleans (byte 3): Push
+// and push set them the same way. Two functions, so that each inlines.
+func headFlags(m *Message) byte {
+	return qBit(m.HasSession)*qHasSession | qBit(m.HasXid)*qHasXid | qBit(m.HasZxid)*qHasZxid | qBit(m.Paired)*qPaired
+}
+
+func zkFlags(z *ZKInfo) byte {
+	return qBit(z.Watch)*qWatch | qBit(z.ReadOnly)*qReadOnly | qBit(z.Reconnect)*qReconnect |
+		qBit(z.TLS)*qTLS | qBit(z.Sub != nil)*qSubSet
 }
 
 // putHeadNumbers packs the numbers of a packed message's head, those both
@@ -428,34 +436,7 @@ func (q *MessageQueue) push(m *Message) bool {
 	off := len(q.buf)
 	q.buf = q.buf[:off+qHead]
 	h := q.buf[off : off+qHead]
-	var f, zf byte
-	if m.HasSession {
-		f |= qHasSession
-	}
-	if m.HasXid {
-		f |= qHasXid
-	}
-	if m.HasZxid {
-		f |= qHasZxid
-	}
-	if m.Paired {
-		f |= qPaired
-	}
-	if z.Watch {
-		zf |= qWatch
-	}
-	if z.ReadOnly {
-		zf |= qReadOnly
-	}
-	if z.Reconnect {
-		zf |= qReconnect
-	}
-	if z.TLS {
-		zf |= qTLS
-	}
-	if z.Sub != nil {
-		zf |= qSubSet
-	}
+	f, zf := headFlags(m), zkFlags(z)
 	h[1], h[2] = byte(m.Proto), byte(m.Kind)
 	putHeadNumbers(h, m)
 	if src4 {
